@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * scx_mlsched: the sched_ext scheduler.
+ *
+ * What: a vtime-fair scheduler with one dispatch queue (DSQ) per CPU and one
+ * shared DSQ per LLC.
+ *   - select_cpu: prev_cpu if idle, else an idle CPU of prev_cpu's LLC; both
+ *     only within p->cpus_ptr.  A task that finds an idle CPU is dispatched
+ *     straight to it.
+ *   - enqueue: pinned tasks and cache-hot tasks (ran less than the migration
+ *     cost ago) go to their CPU's DSQ, to keep their cache; cold tasks go to
+ *     the LLC's shared DSQ, which every CPU of the LLC serves.
+ *   - dispatch: a CPU takes the lower-vtime head of its own DSQ and its LLC's
+ *     DSQ; with both empty it steals from other CPUs' DSQs and other LLCs.
+ *   - tick: a busy CPU with queued work kicks an idle CPU so that it tries to
+ *     steal (the periodic balance of the fair class).
+ * Vtime advances by runtime * 100 / weight, so nice levels get CPU in the
+ * ratio of their weights.
+ *
+ * Why: every candidate migration passes through can_migrate(p, src, dst),
+ * the counterpart of the kernel's can_migrate_task().  It computes the
+ * feature vector of bpf/features.def and asks can_migrate_decide(), which
+ * today mirrors the kernel's rules (affinity, migration disabled, running,
+ * cache-hot unless balancing failed more than cache_nice_tries times) and is
+ * where the learned model plugs in.  Its userspace twin is
+ * src/heuristic.rs; the VM tests compare the two through test_run.
+ */
+#include <scx/common.bpf.h>
+#include "intf.h"
+
+char _license[] SEC("license") = "GPL";
+
+#define SCHED_IDLE_POLICY	5
+
+/* Set by userspace before load (src/scheduler.rs). */
+const volatile u64 slice_ns = 3ULL * 1000 * 1000;
+const volatile u64 migration_cost_ns = 500ULL * 1000;
+const volatile u64 cache_nice_tries = 1;
+const volatile u32 nr_cpus = 1;
+const volatile u32 nr_llcs = 1;
+const volatile s32 cpu_llc[MAX_CPUS];
+const volatile s32 cpu_node[MAX_CPUS];
+
+UEI_DEFINE(uei);
+
+/* The largest vtime of a task that started running: the system's "now". */
+static u64 vtime_now;
+
+struct mls_task_ctx {
+	u64 last_stop;		/* when the task last stopped running (ns) */
+	u64 started;		/* when it last started running (ns) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct mls_task_ctx);
+} task_ctx_stor SEC(".maps");
+
+struct cpu_ctx {
+	u64 nr_balance_failed;	/* consecutive steal scans that were refused */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct cpu_ctx);
+} cpu_ctx_stor SEC(".maps");
+
+struct stats_val {
+	u64 cnt[NR_MLSCHED_STATS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct stats_val);
+} stats SEC(".maps");
+
+static void stat_inc(u32 idx)
+{
+	u32 zero = 0;
+	struct stats_val *s = bpf_map_lookup_elem(&stats, &zero);
+
+	if (s && idx < NR_MLSCHED_STATS)
+		s->cnt[idx]++;
+}
+
+static struct cpu_ctx *this_cpu_ctx(void)
+{
+	u32 zero = 0;
+
+	return bpf_map_lookup_elem(&cpu_ctx_stor, &zero);
+}
+
+static s32 llc_of(s32 cpu)
+{
+	if (cpu < 0 || cpu >= MAX_CPUS)
+		return 0;
+	return cpu_llc[cpu];
+}
+
+static s32 node_of(s32 cpu)
+{
+	if (cpu < 0 || cpu >= MAX_CPUS)
+		return 0;
+	return cpu_node[cpu];
+}
+
+static u64 llc_dsq(s32 cpu)
+{
+	return LLC_DSQ_BASE + llc_of(cpu);
+}
+
+static bool is_hot(struct task_struct *p, u64 now)
+{
+	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
+
+	return tctx && tctx->last_stop && now - tctx->last_stop < migration_cost_ns;
+}
+
+/*
+ * The decision itself, on features only: the kernel's can_migrate_task()
+ * rules in the kernel's order.  Pure, so that a SEC("syscall") program can
+ * test it against its userspace twin (src/heuristic.rs).
+ */
+static __always_inline s32 can_migrate_decide(const struct mig_features *in)
+{
+	if (in->f[FEAT_migration_disabled])
+		return MIG_DENY_PINNED;
+	if (!in->f[FEAT_dst_allowed])
+		return MIG_DENY_AFFINITY;
+	if (in->f[FEAT_running])
+		return MIG_DENY_RUNNING;
+	if (!in->f[FEAT_delta_hot])
+		return MIG_ALLOWED;
+	if (in->f[FEAT_extra_fails])
+		return MIG_ALLOWED_FAILS;
+	return MIG_DENY_HOT;
+}
+
+/*
+ * Fill the feature vector of "move @p from @src to @dst" as the scheduler
+ * sees it (see the scheduler column of bpf/features.def).
+ */
+static void mig_features_fill(struct mig_features *in, struct task_struct *p,
+			      s32 src, s32 dst, s64 idle_type)
+{
+	struct cpu_ctx *cctx = this_cpu_ctx();
+	u64 now = scx_bpf_now();
+	s64 src_len = scx_bpf_dsq_nr_queued(src) + 1;
+	s64 dst_len = scx_bpf_dsq_nr_queued(dst);
+	int nid = -1;
+
+	if (bpf_core_field_exists(p->numa_preferred_nid))
+		nid = BPF_CORE_READ(p, numa_preferred_nid);
+
+	in->f[FEAT_src_non_pref_nr] = 0;
+	in->f[FEAT_delta_hot] = is_hot(p, now);
+	in->f[FEAT_idle_type] = idle_type;
+	in->f[FEAT_same_node] = node_of(src) == node_of(dst);
+	in->f[FEAT_prefer_src] = nid >= 0 && nid == node_of(src);
+	in->f[FEAT_prefer_dst] = nid >= 0 && nid == node_of(dst);
+	in->f[FEAT_src_len] = src_len;
+	in->f[FEAT_src_load] = src_len * 1024;
+	in->f[FEAT_dst_load] = dst_len * 1024;
+	in->f[FEAT_dst_len] = dst_len;
+	in->f[FEAT_delta_faults] = 0;
+	in->f[FEAT_extra_fails] = cctx && cctx->nr_balance_failed > cache_nice_tries;
+	in->f[FEAT_buddy_hot] = 0;
+	in->f[FEAT_running] = scx_bpf_task_running(p);
+	in->f[FEAT_throttled] = 0;
+	in->f[FEAT_dst_allowed] = bpf_cpumask_test_cpu(dst, p->cpus_ptr);
+	in->f[FEAT_weight] = (s64)p->scx.weight * 1024 / 100;
+	in->f[FEAT_migration_disabled] = is_migration_disabled(p);
+	in->f[FEAT_idle_policy] = p->policy == SCHED_IDLE_POLICY;
+}
+
+/*
+ * can_migrate - may @p move from CPU @src to CPU @dst?
+ * The one gate of every migration this scheduler makes on its own.
+ */
+static bool can_migrate(struct task_struct *p, s32 src, s32 dst, s64 idle_type)
+{
+	struct mig_features in = {};
+	s32 verdict;
+
+	mig_features_fill(&in, p, src, dst, idle_type);
+	verdict = can_migrate_decide(&in);
+	stat_inc(STAT_MIG_BASE + verdict);
+	return verdict == MIG_ALLOWED || verdict == MIG_ALLOWED_FAILS;
+}
+
+/* An idle CPU for @p: prev_cpu, then prev_cpu's LLC, within p->cpus_ptr. */
+static s32 pick_idle_cpu(struct task_struct *p, s32 prev_cpu)
+{
+	s32 llc = llc_of(prev_cpu);
+	u32 i;
+
+	if (bpf_cpumask_test_cpu(prev_cpu, p->cpus_ptr) &&
+	    scx_bpf_test_and_clear_cpu_idle(prev_cpu))
+		return prev_cpu;
+
+	bpf_for(i, 1, nr_cpus) {
+		s32 cpu = (prev_cpu + i) % nr_cpus;
+
+		if (llc_of(cpu) != llc || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+			continue;
+		if (scx_bpf_test_and_clear_cpu_idle(cpu))
+			return cpu;
+	}
+	return -EBUSY;
+}
+
+s32 BPF_STRUCT_OPS(mlsched_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
+{
+	s32 cpu = pick_idle_cpu(p, prev_cpu);
+
+	if (cpu >= 0) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
+		stat_inc(STAT_DISPATCH_LOCAL);
+		return cpu;
+	}
+	return prev_cpu;
+}
+
+/* Wake one idle CPU so that it runs dispatch and tries to pull work. */
+static void kick_idle_cpu(void)
+{
+	const struct cpumask *idle = scx_bpf_get_idle_cpumask();
+	u32 cpu = bpf_cpumask_any_distribute(idle);
+
+	scx_bpf_put_idle_cpumask(idle);
+	if (cpu < nr_cpus) {
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+		stat_inc(STAT_KICKS);
+	}
+}
+
+void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
+{
+	s32 cpu = scx_bpf_task_cpu(p);
+	u64 vtime = p->scx.dsq_vtime;
+
+	/* A task that slept long gets at most one slice of credit. */
+	if ((s64)(vtime - (vtime_now - slice_ns)) < 0)
+		vtime = vtime_now - slice_ns;
+
+	if (p->nr_cpus_allowed == 1 || is_migration_disabled(p) || is_hot(p, scx_bpf_now())) {
+		scx_bpf_dsq_insert_vtime(p, cpu, slice_ns, vtime, enq_flags);
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	} else {
+		scx_bpf_dsq_insert_vtime(p, llc_dsq(cpu), slice_ns, vtime, enq_flags);
+		kick_idle_cpu();
+	}
+}
+
+/*
+ * Pull one task from another CPU's DSQ or another LLC's DSQ onto @cpu.
+ * Every candidate passes can_migrate().  Returns true if a task was moved.
+ */
+static bool steal(s32 cpu, s64 idle_type)
+{
+	struct cpu_ctx *cctx = this_cpu_ctx();
+	struct task_struct *p;
+	bool moved = false, refused = false;
+	u32 i;
+
+	bpf_for(i, 1, nr_cpus + nr_llcs) {
+		u64 dsq;
+
+		if (i < nr_cpus)
+			dsq = (cpu + i) % nr_cpus;
+		else if (i - nr_cpus != llc_of(cpu))
+			dsq = LLC_DSQ_BASE + (i - nr_cpus);
+		else
+			continue;
+		if (!scx_bpf_dsq_nr_queued(dsq))
+			continue;
+
+		bpf_rcu_read_lock();
+		bpf_for_each(scx_dsq, p, dsq, 0) {
+			s32 src;
+
+			/* The verifier wants an acquired reference (as scx_tickless does). */
+			p = bpf_task_from_pid(p->pid);
+			if (!p)
+				continue;
+			src = scx_bpf_task_cpu(p);
+			if (!can_migrate(p, src, cpu, idle_type)) {
+				refused = true;
+				bpf_task_release(p);
+				continue;
+			}
+			moved = scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, SCX_DSQ_LOCAL, 0);
+			bpf_task_release(p);
+			if (moved)
+				break;
+		}
+		bpf_rcu_read_unlock();
+		if (moved)
+			break;
+	}
+
+	if (moved) {
+		stat_inc(STAT_DISPATCH_STOLEN);
+		if (cctx)
+			cctx->nr_balance_failed = 0;
+	} else if (refused) {
+		stat_inc(STAT_STEAL_FAILED);
+		if (cctx)
+			cctx->nr_balance_failed++;
+	}
+	return moved;
+}
+
+static bool consume(u64 dsq, u32 stat)
+{
+	if (!scx_bpf_dsq_move_to_local(dsq, 0))
+		return false;
+	stat_inc(stat);
+	return true;
+}
+
+void BPF_STRUCT_OPS(mlsched_dispatch, s32 cpu, struct task_struct *prev)
+{
+	u64 shared = llc_dsq(cpu);
+	struct task_struct *mine = __COMPAT_scx_bpf_dsq_peek(cpu);
+	struct task_struct *ours = __COMPAT_scx_bpf_dsq_peek(shared);
+	bool shared_first = ours && (!mine || (s64)(ours->scx.dsq_vtime - mine->scx.dsq_vtime) < 0);
+
+	if (shared_first) {
+		if (consume(shared, STAT_DISPATCH_LLC_DSQ) || consume(cpu, STAT_DISPATCH_CPU_DSQ))
+			return;
+	} else {
+		if (consume(cpu, STAT_DISPATCH_CPU_DSQ) || consume(shared, STAT_DISPATCH_LLC_DSQ))
+			return;
+	}
+
+	/* A CPU whose task just stopped is "newly idle"; a kicked one is "idle". */
+	if (steal(cpu, prev ? 2 : 0))
+		return;
+
+	/* Nothing else to run: let prev go on if it still wants the CPU. */
+	if (prev && (prev->scx.flags & SCX_TASK_QUEUED))
+		prev->scx.slice = slice_ns;
+}
+
+void BPF_STRUCT_OPS(mlsched_tick, struct task_struct *p)
+{
+	if (scx_bpf_dsq_nr_queued(scx_bpf_task_cpu(p)) || scx_bpf_dsq_nr_queued(llc_dsq(scx_bpf_task_cpu(p))))
+		kick_idle_cpu();
+}
+
+void BPF_STRUCT_OPS(mlsched_running, struct task_struct *p)
+{
+	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
+
+	if ((s64)(p->scx.dsq_vtime - vtime_now) > 0)
+		vtime_now = p->scx.dsq_vtime;
+	if (tctx)
+		tctx->started = scx_bpf_now();
+}
+
+void BPF_STRUCT_OPS(mlsched_stopping, struct task_struct *p, bool runnable)
+{
+	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
+	u64 now = scx_bpf_now(), used;
+
+	if (!tctx)
+		return;
+	used = tctx->started ? now - tctx->started : 0;
+	/* Weighted vtime: weight 100 is nice 0; heavier tasks age slower. */
+	p->scx.dsq_vtime += used * 100 / (p->scx.weight ? p->scx.weight : 1);
+	tctx->last_stop = now;
+}
+
+void BPF_STRUCT_OPS(mlsched_enable, struct task_struct *p)
+{
+	p->scx.dsq_vtime = vtime_now;
+}
+
+s32 BPF_STRUCT_OPS(mlsched_init_task, struct task_struct *p, struct scx_init_task_args *args)
+{
+	if (!bpf_task_storage_get(&task_ctx_stor, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE))
+		return -ENOMEM;
+	return 0;
+}
+
+s32 BPF_STRUCT_OPS_SLEEPABLE(mlsched_init)
+{
+	u32 i;
+	s32 ret;
+
+	bpf_for(i, 0, nr_cpus) {
+		ret = scx_bpf_create_dsq(i, node_of(i));
+		if (ret) {
+			scx_bpf_error("failed to create DSQ of CPU %d: %d", i, ret);
+			return ret;
+		}
+	}
+	bpf_for(i, 0, nr_llcs) {
+		ret = scx_bpf_create_dsq(LLC_DSQ_BASE + i, -1);
+		if (ret) {
+			scx_bpf_error("failed to create DSQ of LLC %d: %d", i, ret);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+void BPF_STRUCT_OPS(mlsched_exit, struct scx_exit_info *ei)
+{
+	UEI_RECORD(uei, ei);
+}
+
+/* Test entry: run can_migrate_decide() on a feature vector from userspace. */
+SEC("syscall")
+int test_can_migrate_decide(struct decide_arg *arg)
+{
+	struct mig_features in;
+
+	__builtin_memcpy(&in, &arg->in, sizeof(in));
+	arg->verdict = can_migrate_decide(&in);
+	return 0;
+}
+
+SCX_OPS_DEFINE(mlsched_ops,
+	       .select_cpu		= (void *)mlsched_select_cpu,
+	       .enqueue			= (void *)mlsched_enqueue,
+	       .dispatch		= (void *)mlsched_dispatch,
+	       .tick			= (void *)mlsched_tick,
+	       .running			= (void *)mlsched_running,
+	       .stopping		= (void *)mlsched_stopping,
+	       .enable			= (void *)mlsched_enable,
+	       .init_task		= (void *)mlsched_init_task,
+	       .init			= (void *)mlsched_init,
+	       .exit			= (void *)mlsched_exit,
+	       .name			= "mlsched");

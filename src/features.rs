@@ -1,0 +1,162 @@
+//! The feature schema, read from its one definition, bpf/features.def.
+//!
+//! C includes that file as an X-macro (enum mlsched_feature in bpf/intf.h);
+//! Rust parses the same text here.  The schema hash (FNV-1a 64 of the
+//! FEATURE lines, whitespace-normalised) is written into every dataset and
+//! model so that files made with another schema are refused.
+
+use std::sync::LazyLock;
+
+use anyhow::{bail, Result};
+
+use crate::bpf_intf;
+
+const DEF: &str = include_str!("../bpf/features.def");
+
+/// Number of features, as C sees it.
+pub const NR_FEATURES: usize = bpf_intf::mlsched_feature_NR_FEATURES as usize;
+
+/// One feature vector in schema order.
+pub type FeatureVec = [i64; NR_FEATURES];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feature {
+    pub name: String,
+    pub unit: String,
+    /// How the kprobe collector computes it from can_migrate_task().
+    pub collector: String,
+    /// How the scheduler computes it at can_migrate().
+    pub scheduler: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Schema {
+    pub features: Vec<Feature>,
+    pub hash: u64,
+}
+
+/// FNV-1a, 64 bit: stable across platforms and Rust versions (std's hasher is not).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Split "a, b, \"c, d\"" at top-level commas.
+fn split_args(s: &str) -> Vec<String> {
+    let (mut out, mut cur, mut quoted) = (Vec::new(), String::new(), false);
+    for c in s.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur).trim().to_string()),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur.trim().to_string());
+    out
+}
+
+pub fn parse(def: &str) -> Result<Schema> {
+    let mut features = Vec::new();
+    let mut canon = String::new();
+    for (i, line) in def.lines().enumerate() {
+        let line = line.trim();
+        let Some(body) = line.strip_prefix("FEATURE(") else { continue };
+        let Some(body) = body.strip_suffix(')') else {
+            bail!("features.def line {}: FEATURE( without closing parenthesis", i + 1);
+        };
+        let args = split_args(body);
+        if args.len() != 4 || args[0].is_empty() {
+            bail!("features.def line {}: expected FEATURE(name, unit, \"collector\", \"scheduler\")", i + 1);
+        }
+        if features.iter().any(|f: &Feature| f.name == args[0]) {
+            bail!("features.def line {}: feature {} defined twice", i + 1, args[0]);
+        }
+        canon.push_str(&line.split_whitespace().collect::<Vec<_>>().join(" "));
+        canon.push('\n');
+        features.push(Feature {
+            name: args[0].clone(),
+            unit: args[1].clone(),
+            collector: args[2].clone(),
+            scheduler: args[3].clone(),
+        });
+    }
+    if features.is_empty() {
+        bail!("features.def defines no FEATURE");
+    }
+    Ok(Schema { features, hash: fnv1a64(canon.as_bytes()) })
+}
+
+/// The schema this binary was built with.
+pub static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
+    let s = parse(DEF).expect("bpf/features.def is valid (checked by tests)");
+    assert_eq!(s.features.len(), NR_FEATURES, "features.def and intf.h disagree");
+    s
+});
+
+impl Schema {
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.features.iter().map(|f| f.name.as_str())
+    }
+
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.features.iter().position(|f| f.name == name)
+    }
+
+    pub fn hash_hex(&self) -> String {
+        format!("{:016x}", self.hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bpf_intf as c;
+
+    #[test]
+    fn rust_and_c_agree_on_order() {
+        let s = &*SCHEMA;
+        assert_eq!(s.features.len(), NR_FEATURES);
+        let pairs = [
+            ("src_non_pref_nr", c::mlsched_feature_FEAT_src_non_pref_nr),
+            ("delta_hot", c::mlsched_feature_FEAT_delta_hot),
+            ("idle_type", c::mlsched_feature_FEAT_idle_type),
+            ("same_node", c::mlsched_feature_FEAT_same_node),
+            ("prefer_src", c::mlsched_feature_FEAT_prefer_src),
+            ("prefer_dst", c::mlsched_feature_FEAT_prefer_dst),
+            ("src_len", c::mlsched_feature_FEAT_src_len),
+            ("src_load", c::mlsched_feature_FEAT_src_load),
+            ("dst_load", c::mlsched_feature_FEAT_dst_load),
+            ("dst_len", c::mlsched_feature_FEAT_dst_len),
+            ("delta_faults", c::mlsched_feature_FEAT_delta_faults),
+            ("extra_fails", c::mlsched_feature_FEAT_extra_fails),
+            ("buddy_hot", c::mlsched_feature_FEAT_buddy_hot),
+            ("running", c::mlsched_feature_FEAT_running),
+            ("throttled", c::mlsched_feature_FEAT_throttled),
+            ("dst_allowed", c::mlsched_feature_FEAT_dst_allowed),
+            ("weight", c::mlsched_feature_FEAT_weight),
+            ("migration_disabled", c::mlsched_feature_FEAT_migration_disabled),
+            ("idle_policy", c::mlsched_feature_FEAT_idle_policy),
+        ];
+        assert_eq!(pairs.len(), NR_FEATURES);
+        for (name, idx) in pairs {
+            assert_eq!(s.index(name), Some(idx as usize), "{name}");
+        }
+    }
+
+    #[test]
+    fn hash_changes_with_the_schema_and_not_with_spacing() {
+        let a = parse("FEATURE(x, bool, \"a, b\", \"c\")\nFEATURE(y, count, \"d\", \"e\")").unwrap();
+        let spaced = parse("  FEATURE(x,  bool, \"a, b\", \"c\")\n\nFEATURE(y, count, \"d\",   \"e\")").unwrap();
+        let swapped = parse("FEATURE(y, count, \"d\", \"e\")\nFEATURE(x, bool, \"a, b\", \"c\")").unwrap();
+        assert_eq!(a.hash, spaced.hash);
+        assert_ne!(a.hash, swapped.hash);
+        assert_eq!(a.features[0].collector, "a, b");
+    }
+
+    #[test]
+    fn bad_definitions_are_refused() {
+        assert!(parse("/* nothing */").is_err());
+        assert!(parse("FEATURE(x, bool, \"a\")").is_err());
+        assert!(parse("FEATURE(x, bool, \"a\", \"b\")\nFEATURE(x, bool, \"a\", \"b\")").is_err());
+        assert!(parse("FEATURE(x, bool, \"a\", \"b\"").is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! The userspace twin of can_migrate_decide() in bpf/main.bpf.c: the
+//! kernel's can_migrate_task() rules on a feature vector.
+//!
+//! Why a twin: the BPF function cannot be unit-tested on a host without
+//! sched_ext, and the learned model will replace it; the VM test
+//! (`scx_mlsched selftest`) runs the BPF one through test_run on many
+//! vectors and requires the same verdicts as this one.
+
+use crate::bpf_intf as c;
+use crate::features::FeatureVec;
+
+/// Why a migration was allowed or refused; values are enum mig_verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Verdict {
+    Allowed = c::mig_verdict_MIG_ALLOWED,
+    AllowedFails = c::mig_verdict_MIG_ALLOWED_FAILS,
+    DenyAffinity = c::mig_verdict_MIG_DENY_AFFINITY,
+    DenyRunning = c::mig_verdict_MIG_DENY_RUNNING,
+    DenyPinned = c::mig_verdict_MIG_DENY_PINNED,
+    DenyHot = c::mig_verdict_MIG_DENY_HOT,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; c::mig_verdict_NR_MIG_VERDICTS as usize] = [
+        Verdict::Allowed,
+        Verdict::AllowedFails,
+        Verdict::DenyAffinity,
+        Verdict::DenyRunning,
+        Verdict::DenyPinned,
+        Verdict::DenyHot,
+    ];
+
+    pub fn from_raw(v: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| *x as i64 == v)
+    }
+
+    pub fn allows(self) -> bool {
+        matches!(self, Verdict::Allowed | Verdict::AllowedFails)
+    }
+
+    /// Short name used in stats output.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Allowed => "allowed",
+            Verdict::AllowedFails => "allowed_after_fails",
+            Verdict::DenyAffinity => "deny_affinity",
+            Verdict::DenyRunning => "deny_running",
+            Verdict::DenyPinned => "deny_migration_disabled",
+            Verdict::DenyHot => "deny_cache_hot",
+        }
+    }
+}
+
+fn f(v: &FeatureVec, idx: u32) -> i64 {
+    v[idx as usize]
+}
+
+/// The kernel's order: migration disabled, affinity, running, cache-hot.
+pub fn decide(v: &FeatureVec) -> Verdict {
+    if f(v, c::mlsched_feature_FEAT_migration_disabled) != 0 {
+        Verdict::DenyPinned
+    } else if f(v, c::mlsched_feature_FEAT_dst_allowed) == 0 {
+        Verdict::DenyAffinity
+    } else if f(v, c::mlsched_feature_FEAT_running) != 0 {
+        Verdict::DenyRunning
+    } else if f(v, c::mlsched_feature_FEAT_delta_hot) == 0 {
+        Verdict::Allowed
+    } else if f(v, c::mlsched_feature_FEAT_extra_fails) != 0 {
+        Verdict::AllowedFails
+    } else {
+        Verdict::DenyHot
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::NR_FEATURES;
+
+    fn cold_movable() -> FeatureVec {
+        let mut v = [0; NR_FEATURES];
+        v[c::mlsched_feature_FEAT_dst_allowed as usize] = 1;
+        v
+    }
+
+    fn with(mut v: FeatureVec, idx: u32, val: i64) -> FeatureVec {
+        v[idx as usize] = val;
+        v
+    }
+
+    #[test]
+    fn kernel_rules_in_kernel_order() {
+        let v = cold_movable();
+        assert_eq!(decide(&v), Verdict::Allowed);
+        assert_eq!(decide(&with(v, c::mlsched_feature_FEAT_dst_allowed, 0)), Verdict::DenyAffinity);
+        let hot = with(v, c::mlsched_feature_FEAT_delta_hot, 1);
+        assert_eq!(decide(&hot), Verdict::DenyHot);
+        assert_eq!(decide(&with(hot, c::mlsched_feature_FEAT_extra_fails, 1)), Verdict::AllowedFails);
+        // running beats the failure count, migration-disabled beats affinity
+        let run = with(with(hot, c::mlsched_feature_FEAT_extra_fails, 1), c::mlsched_feature_FEAT_running, 1);
+        assert_eq!(decide(&run), Verdict::DenyRunning);
+        let pinned = with(with(v, c::mlsched_feature_FEAT_dst_allowed, 0), c::mlsched_feature_FEAT_migration_disabled, 1);
+        assert_eq!(decide(&pinned), Verdict::DenyPinned);
+    }
+
+    #[test]
+    fn load_features_do_not_matter_to_the_heuristic() {
+        let v = cold_movable();
+        let loaded = with(with(v, c::mlsched_feature_FEAT_src_len, 40), c::mlsched_feature_FEAT_dst_load, 9000);
+        assert_eq!(decide(&v), decide(&loaded));
+    }
+
+    #[test]
+    fn verdict_round_trip() {
+        for v in Verdict::ALL {
+            assert_eq!(Verdict::from_raw(v as i64), Some(v));
+        }
+        assert_eq!(Verdict::from_raw(99), None);
+    }
+}

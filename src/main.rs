@@ -1,0 +1,94 @@
+//! scx_mlsched entry point: parses the command line, sets up logging and
+//! signals, and runs the subcommand.  `run` follows the scx schedulers'
+//! shape: preflight checks, then init/run in a loop that restarts while the
+//! exit asks for it (UserExitInfo::should_restart, e.g. CPU hotplug).
+
+mod bpf_intf;
+mod bpf_skel;
+mod cli;
+mod features;
+mod heuristic;
+mod preflight;
+mod scheduler;
+mod selftest;
+mod stats;
+
+use std::mem::MaybeUninit;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use log::{info, warn};
+
+use cli::{Cli, Command, RunOpts};
+
+fn init_logging(verbose: u8) -> Result<()> {
+    let level = if verbose > 0 { simplelog::LevelFilter::Debug } else { simplelog::LevelFilter::Info };
+    let cfg = simplelog::ConfigBuilder::new()
+        .set_time_level(simplelog::LevelFilter::Error)
+        .set_location_level(simplelog::LevelFilter::Off)
+        .set_target_level(simplelog::LevelFilter::Off)
+        .set_thread_level(simplelog::LevelFilter::Off)
+        .build();
+    simplelog::TermLogger::init(level, cfg, simplelog::TerminalMode::Stderr, simplelog::ColorChoice::Auto)?;
+    Ok(())
+}
+
+/// SIGINT and SIGTERM (ctrlc's `termination` feature) set the flag.
+fn shutdown_flag() -> Result<Arc<AtomicBool>> {
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let s = shutdown.clone();
+    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)).context("installing the SIGINT/SIGTERM handler")?;
+    Ok(shutdown)
+}
+
+fn spawn_monitor(intv: f64, shutdown: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        if let Err(e) = stats::monitor(Duration::from_secs_f64(intv), shutdown) {
+            warn!("stats monitor stopped: {e:#}");
+        }
+    })
+}
+
+fn cmd_run(opts: &RunOpts) -> Result<()> {
+    let shutdown = shutdown_flag()?;
+    if let Some(intv) = opts.monitor {
+        let _ = spawn_monitor(intv, shutdown).join();
+        return Ok(());
+    }
+    preflight::check_can_run(Path::new(preflight::SYSFS_SCHED_EXT), preflight::euid())?;
+    if let Some(intv) = opts.stats {
+        spawn_monitor(intv, shutdown.clone());
+    }
+    let mut open_object = MaybeUninit::uninit();
+    loop {
+        let mut sched = scheduler::Scheduler::init(opts, &mut open_object)?;
+        let uei = sched.run(shutdown.clone())?;
+        if !uei.should_restart() {
+            break;
+        }
+        info!("the kernel asked for a restart; re-initialising");
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match &cli.cmd {
+        Command::Run(o) => {
+            init_logging(o.verbose)?;
+            cmd_run(o)
+        }
+        Command::Selftest(o) => {
+            init_logging(o.run.verbose)?;
+            preflight::check_can_run(Path::new(preflight::SYSFS_SCHED_EXT), preflight::euid())?;
+            let vectors = selftest::vectors(o.random, 0x5eed);
+            let n = scheduler::selftest(&o.run, &vectors)?;
+            println!("selftest: BPF can_migrate_decide agrees with its Rust twin on {n} feature vectors");
+            Ok(())
+        }
+    }
+}

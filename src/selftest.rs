@@ -1,0 +1,65 @@
+//! Feature vectors for checking the BPF decision against its Rust twin:
+//! every combination of the inputs the rule reads, then random vectors
+//! (fixed seed, so a failure is reproducible).
+
+use crate::bpf_intf as c;
+use crate::features::{FeatureVec, NR_FEATURES};
+
+/// The boolean inputs of the kernel rule.
+const RULE_INPUTS: [u32; 5] = [
+    c::mlsched_feature_FEAT_migration_disabled,
+    c::mlsched_feature_FEAT_dst_allowed,
+    c::mlsched_feature_FEAT_running,
+    c::mlsched_feature_FEAT_delta_hot,
+    c::mlsched_feature_FEAT_extra_fails,
+];
+
+/// xorshift64*: enough to spread test vectors, no dependency needed.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+pub fn vectors(random: usize, seed: u64) -> Vec<FeatureVec> {
+    let mut out = Vec::new();
+    for mask in 0..(1u32 << RULE_INPUTS.len()) {
+        let mut v = [0i64; NR_FEATURES];
+        for (bit, idx) in RULE_INPUTS.iter().enumerate() {
+            v[*idx as usize] = ((mask >> bit) & 1) as i64;
+        }
+        out.push(v);
+    }
+    let mut s = seed | 1;
+    for _ in 0..random {
+        let mut v = [0i64; NR_FEATURES];
+        for x in v.iter_mut() {
+            // mostly small values, sometimes large or negative ones
+            let r = next(&mut s);
+            *x = match r % 4 {
+                0 => (r >> 8) as i64,
+                1 => -((r >> 40) as i64),
+                _ => ((r >> 8) % 3) as i64,
+            };
+        }
+        out.push(v);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::heuristic::{decide, Verdict};
+
+    #[test]
+    fn vectors_reach_every_verdict() {
+        let vs = vectors(100, 7);
+        assert_eq!(vs.len(), 32 + 100);
+        for want in Verdict::ALL {
+            assert!(vs.iter().any(|v| decide(v) == want), "{want:?} never reached");
+        }
+        assert_eq!(vectors(10, 7), vectors(10, 7));
+    }
+}
