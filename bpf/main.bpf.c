@@ -98,16 +98,18 @@ static struct cpu_ctx *this_cpu_ctx(void)
 
 static s32 llc_of(s32 cpu)
 {
-	if (cpu < 0 || cpu >= MAX_CPUS)
-		return 0;
-	return cpu_llc[cpu];
+	/* MEMBER_VPTR: a bounds check the verifier can follow */
+	const volatile s32 *v = MEMBER_VPTR(cpu_llc, [(u32)cpu]);
+
+	return v ? *v : 0;
 }
 
 static s32 node_of(s32 cpu)
 {
-	if (cpu < 0 || cpu >= MAX_CPUS)
-		return 0;
-	return cpu_node[cpu];
+	/* MEMBER_VPTR: a bounds check the verifier can follow */
+	const volatile s32 *v = MEMBER_VPTR(cpu_node, [(u32)cpu]);
+
+	return v ? *v : 0;
 }
 
 static u64 llc_dsq(s32 cpu)

@@ -1,0 +1,28 @@
+#!/bin/bash
+# Clear errors that change nothing: a second instance while one is attached,
+# and a non-root run.  (The no-sched_ext error is checked on the host kernel
+# by tests/vm/run.sh.)
+. "$(dirname "$0")/lib.sh"
+"$BIN" run >/tmp/first.log 2>&1 &
+first=$!
+wait_ops mlsched 30 || { cat /tmp/first.log; fail "first instance never attached"; }
+ops=$(ext_ops)
+
+out=$("$BIN" run 2>&1); rc=$?
+echo "$out"
+[ "$rc" -ne 0 ] || fail "second instance exited 0"
+grep -q "already attached: $ops" <<<"$out" || fail "second instance did not name '$ops'"
+[ "$(ext_ops)" = "$ops" ] && [ "$(ext_state)" = enabled ] || fail "second instance changed the attached scheduler"
+ok "second instance refused, naming $ops, first untouched"
+
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$BIN" run 2>&1); rc=$?
+echo "$out"
+[ "$rc" -ne 0 ] || fail "non-root run exited 0"
+grep -q "must run as root" <<<"$out" || fail "non-root error is unclear"
+[ "$(ext_ops)" = "$ops" ] || fail "non-root run changed the attached scheduler"
+ok "non-root run refused"
+
+kill -INT "$first"; wait "$first"; rc=$?
+[ "$rc" -eq 0 ] || { cat /tmp/first.log; fail "first instance exited $rc on SIGINT"; }
+wait_disabled 10 || fail "state is $(ext_state) after SIGINT"
+ok "SIGINT: exit 0, state disabled"
