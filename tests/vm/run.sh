@@ -1,0 +1,59 @@
+#!/bin/bash
+# Host side of the VM tests: boots the test bed once per test, runs the
+# guest script with the scx_mlsched binary, and fails on a non-zero status
+# or on `stall`, `BUG:` or `WARNING:` in the guest's kernel log.
+#
+#   tests/vm/run.sh BIN [TEST...]     (default: every tests/vm/*.sh but lib.sh and run.sh)
+# Env: VM_CPUS (default 4).
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+bin=${1:?usage: tests/vm/run.sh PATH_TO_scx_mlsched [TEST...]}; shift
+cache=${SCX_MLSCHED_CACHE:-/var/cache/scx_mlsched}
+cpus=${VM_CPUS:-4}
+
+# The guest sees /var/tmp and the project, not /var/cache (a guest tmpfs).
+stage=/var/tmp/scx_mlsched-test
+mkdir -p "$stage"
+cp "$bin" "$stage/scx_mlsched"
+
+tests=("$@")
+if [ ${#tests[@]} -eq 0 ]; then
+    for t in "$here"/*.sh; do
+        case $(basename "$t") in lib.sh | run.sh) ;; *) tests+=("$(basename "$t" .sh)") ;; esac
+    done
+fi
+
+failed=()
+# On a host kernel without sched_ext (CI, most laptops), `run` must say so
+# clearly and change nothing.
+if [ ! -d /sys/kernel/sched_ext ]; then
+    out=$("$stage/scx_mlsched" run 2>&1); rc=$?
+    if [ $rc -ne 0 ] && grep -q 'no sched_ext: /sys/kernel/sched_ext is missing' <<<"$out"; then
+        echo "ok: host kernel without sched_ext: $out"
+    else
+        echo "FAIL: host kernel without sched_ext: rc=$rc: $out"; failed+=(host-no-sched-ext)
+    fi
+fi
+
+for t in "${tests[@]}"; do
+    echo "=== vm test: $t ($cpus vCPUs)"
+    start=$(date +%s)
+    (cd "$top" && bash vm/testbed.sh run -c "$cpus" -- "tests/vm/$t.sh $stage/scx_mlsched")
+    rc=$?
+    log=$cache/last-guest.log
+    cp "$log" "$stage/$t.kernel.log" 2>/dev/null
+    bad=$(grep -aE 'stall|BUG:|WARNING:' "$log" | grep -av 'softlockup_panic\|hung_task' | head -5)
+    if [ $rc -ne 0 ]; then
+        echo "FAIL: $t: guest exited $rc (kernel log: $stage/$t.kernel.log)"; failed+=("$t")
+    elif [ -n "$bad" ]; then
+        echo "FAIL: $t: kernel log has:"; echo "$bad"; failed+=("$t")
+    else
+        echo "PASS: $t ($(($(date +%s) - start)) s)"
+    fi
+done
+
+if [ ${#failed[@]} -ne 0 ]; then
+    echo "VM tests failed: ${failed[*]}"; exit 1
+fi
+echo "VM tests passed"
