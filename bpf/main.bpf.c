@@ -342,8 +342,8 @@ void BPF_STRUCT_OPS(mlsched_dispatch, s32 cpu, struct task_struct *prev)
 			return;
 	}
 
-	/* A CPU whose task just stopped is "newly idle"; a kicked one is "idle". */
-	if (steal(cpu, prev ? 2 : 0))
+	/* A CPU whose task just stopped is "newly idle" (2); a kicked one is "idle" (1). */
+	if (steal(cpu, prev ? 2 : 1))
 		return;
 
 	/* Nothing else to run: let prev go on if it still wants the CPU. */

@@ -111,6 +111,10 @@ setup() {
         ln -sf "$CACHE/virtiofsd/bin/virtiofsd" /usr/local/bin/virtiofsd
     fi
     local s ver=""
+    if [ -f "$CACHE/kernel" ] && [ -f "$CACHE/kernels/$(cat "$CACHE/kernel")/ok" ]; then
+        log "ready: kernel $(cat "$CACHE/kernel") (cached; remove $CACHE/kernel to look for a newer one)"
+        return 0
+    fi
     for s in $KERNEL_SUITES; do
         ver=$(fetch_kernel "$s") && break
         ver=""

@@ -1,0 +1,240 @@
+//! Datasets of migration decisions: CSV files written by `collect` and read
+//! by `train`.
+//!
+//! Format (v1): comment lines `# key: value` carry the metadata (schema hash,
+//! kernel, workload; a trailer adds rows and dropped events), then a header
+//! row of the feature names in schema order plus `label`, then one row per
+//! can_migrate_task() call, all integers, label 0 or 1.  Reading refuses
+//! a wrong schema, a wrong header, missing/extra columns and non-integer
+//! values with the file and line.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::features::{FeatureVec, NR_FEATURES, SCHEMA};
+
+pub const MAGIC: &str = "scx_mlsched dataset v1";
+pub const LABEL: &str = "label";
+
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub path: PathBuf,
+    pub meta: BTreeMap<String, String>,
+    pub x: Vec<FeatureVec>,
+    pub y: Vec<bool>,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.y.len()
+    }
+
+    pub fn workload(&self) -> &str {
+        self.meta.get("workload").map(String::as_str).unwrap_or("?")
+    }
+
+    pub fn positives(&self) -> usize {
+        self.y.iter().filter(|l| **l).count()
+    }
+}
+
+/// The header row this build writes and expects.
+pub fn header() -> Vec<String> {
+    SCHEMA.names().map(str::to_string).chain([LABEL.to_string()]).collect()
+}
+
+pub struct Writer {
+    out: csv::Writer<File>,
+    file: PathBuf,
+    rows: u64,
+}
+
+impl Writer {
+    pub fn create(path: &Path, meta: &[(&str, String)]) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let mut f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        writeln!(f, "# {MAGIC}")?;
+        writeln!(f, "# schema: {}", SCHEMA.hash_hex())?;
+        for (k, v) in meta {
+            writeln!(f, "# {k}: {}", v.replace('\n', " "))?;
+        }
+        let mut out = csv::Writer::from_writer(f);
+        out.write_record(header())?;
+        Ok(Self { out, file: path.to_path_buf(), rows: 0 })
+    }
+
+    pub fn write(&mut self, x: &FeatureVec, label: bool) -> Result<()> {
+        self.out.write_record(x.iter().map(|v| v.to_string()).chain([(label as u8).to_string()]))?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Flush and append the trailer (`# key: value` lines after the rows).
+    pub fn finish(self, trailer: &[(&str, String)]) -> Result<PathBuf> {
+        let mut f = self.out.into_inner().map_err(|e| anyhow!("flushing {}: {e}", self.file.display()))?;
+        writeln!(f, "# rows: {}", self.rows)?;
+        for (k, v) in trailer {
+            writeln!(f, "# {k}: {v}")?;
+        }
+        Ok(self.file)
+    }
+}
+
+/// Read and validate a dataset written by [`Writer`].
+pub fn read(path: &Path) -> Result<Dataset> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse(path, &text)
+}
+
+pub fn parse(path: &Path, text: &str) -> Result<Dataset> {
+    let p = path.display();
+    let mut meta = BTreeMap::new();
+    let mut magic = false;
+    for line in text.lines().filter_map(|l| l.strip_prefix('#')) {
+        let line = line.trim();
+        if line == MAGIC {
+            magic = true;
+        } else if let Some((k, v)) = line.split_once(':') {
+            meta.insert(k.trim().to_string(), v.trim().to_string());
+        }
+    }
+    if text.trim().is_empty() {
+        bail!("{p}: empty file, not a dataset");
+    }
+    if !magic {
+        bail!("{p}:1: not an scx_mlsched dataset (no '# {MAGIC}' line)");
+    }
+    match meta.get("schema") {
+        None => bail!("{p}: no '# schema:' line"),
+        Some(h) if *h != SCHEMA.hash_hex() => bail!(
+            "{p}: feature schema {h} differs from this build's {} (bpf/features.def changed); \
+             collect the data again",
+            SCHEMA.hash_hex()
+        ),
+        _ => {}
+    }
+
+    let mut rdr = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut records = rdr.records();
+    let want = header();
+    let head = match records.next() {
+        None => bail!("{p}: no header row"),
+        Some(r) => r.with_context(|| format!("{p}: unreadable header"))?,
+    };
+    let line_of = |r: &csv::StringRecord| r.position().map(|pos| pos.line()).unwrap_or(0);
+    if head.iter().collect::<Vec<_>>() != want {
+        bail!("{p}:{}: header does not match the schema: expected {}", line_of(&head), want.join(","));
+    }
+
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for rec in records {
+        let rec = rec.with_context(|| format!("{p}: unreadable row"))?;
+        let line = line_of(&rec);
+        if rec.len() != NR_FEATURES + 1 {
+            bail!("{p}:{line}: {} columns, expected {}", rec.len(), NR_FEATURES + 1);
+        }
+        let mut v = [0i64; NR_FEATURES];
+        for (i, field) in rec.iter().enumerate() {
+            let val: i64 = field.trim().parse().map_err(|_| {
+                if field.trim().is_empty() {
+                    anyhow!("{p}:{line}: missing value for {}", want[i])
+                } else {
+                    anyhow!("{p}:{line}: {} = {field:?} is not an integer", want[i])
+                }
+            })?;
+            if i < NR_FEATURES {
+                v[i] = val;
+            } else if val == 0 || val == 1 {
+                y.push(val == 1);
+            } else {
+                bail!("{p}:{line}: label {val} is not 0 or 1");
+            }
+        }
+        x.push(v);
+    }
+    if y.is_empty() {
+        bail!("{p}: no rows");
+    }
+    Ok(Dataset { path: path.to_path_buf(), meta, x, y })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(rows: &[(FeatureVec, bool)]) -> (tempfile::TempDir, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("sub/a.csv");
+        let mut w = Writer::create(&path, &[("workload", "unit".into()), ("kernel", "test".into())]).unwrap();
+        for (x, l) in rows {
+            w.write(x, *l).unwrap();
+        }
+        w.finish(&[("dropped", "0".into())]).unwrap();
+        (d, path)
+    }
+
+    fn text_with_row(row: &str) -> String {
+        format!("# {MAGIC}\n# schema: {}\n{}\n{row}\n", SCHEMA.hash_hex(), header().join(","))
+    }
+
+    #[test]
+    fn round_trip() {
+        let mut a = [0i64; NR_FEATURES];
+        a[3] = -7;
+        a[NR_FEATURES - 1] = i64::MAX;
+        let (_d, path) = sample(&[(a, true), ([1; NR_FEATURES], false)]);
+        let ds = read(&path).unwrap();
+        assert_eq!(ds.x, vec![a, [1; NR_FEATURES]]);
+        assert_eq!(ds.y, vec![true, false]);
+        assert_eq!(ds.workload(), "unit");
+        assert_eq!(ds.meta["rows"], "2");
+        assert_eq!(ds.meta["dropped"], "0");
+    }
+
+    fn err(text: &str) -> String {
+        parse(Path::new("d.csv"), text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bad_input_names_file_and_line() {
+        let good_row = vec!["0"; NR_FEATURES + 1].join(",");
+        assert!(parse(Path::new("d.csv"), &text_with_row(&good_row)).is_ok());
+        assert!(err("").contains("empty"));
+        assert!(err("a,b\n1,2\n").contains("not an scx_mlsched dataset"));
+        let wrong = format!("# {MAGIC}\n# schema: 0123\n");
+        assert!(err(&wrong).contains("schema 0123 differs"), "{}", err(&wrong));
+        let e = err(&text_with_row(&vec!["0"; NR_FEATURES].join(",")));
+        assert!(e.contains("d.csv:4:") && e.contains("columns"), "{e}");
+        let e = err(&text_with_row(&vec!["0"; NR_FEATURES + 2].join(",")));
+        assert!(e.contains("d.csv:4:") && e.contains("columns"), "{e}");
+        let mut nan = vec!["0"; NR_FEATURES + 1];
+        nan[2] = "NaN";
+        let e = err(&text_with_row(&nan.join(",")));
+        assert!(e.contains("d.csv:4:") && e.contains("idle_type") && e.contains("not an integer"), "{e}");
+        nan[2] = "inf";
+        assert!(err(&text_with_row(&nan.join(","))).contains("not an integer"));
+        nan[2] = "";
+        assert!(err(&text_with_row(&nan.join(","))).contains("missing value for idle_type"));
+        let mut lab = vec!["0"; NR_FEATURES + 1];
+        lab[NR_FEATURES] = "2";
+        assert!(err(&text_with_row(&lab.join(","))).contains("label 2"));
+        let e = err(&format!("# {MAGIC}\n# schema: {}\nx,y\n", SCHEMA.hash_hex()));
+        assert!(e.contains("d.csv:3:") && e.contains("header"), "{e}");
+        let e = err(&format!("# {MAGIC}\n# schema: {}\n{}\n", SCHEMA.hash_hex(), header().join(",")));
+        assert!(e.contains("no rows"), "{e}");
+    }
+}

@@ -1,0 +1,354 @@
+//! Model files: a decision tree as a flat node array that BPF can walk.
+//!
+//! Format (JSON, `format: "scx_mlsched-tree"`, `version: 1`): the schema
+//! hash and feature names, the training metrics, and `nodes`, where node 0
+//! is the root and each node is either
+//!   internal: `feature` (index), `threshold` (integer): x[feature] < threshold -> `left`, else `right`
+//!   leaf:     `feature` = -1, `verdict` 0 (stay) or 1 (migrate)
+//! Children always have larger indices than their parent, so a walk ends;
+//! depth and node count are bounded by MODEL_MAX_DEPTH / MODEL_MAX_NODES
+//! (bpf/intf.h), what the BPF evaluator accepts.
+//!
+//! Thresholds are integers: linfa splits at x < s with s a float midpoint;
+//! for integer x, x < s exactly when x < ceil(s), so the integer tree gives
+//! linfa's prediction on every integer vector (tests check it).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use linfa_trees::{DecisionTree, TreeNode};
+use serde::{Deserialize, Serialize};
+
+use crate::bpf_intf as c;
+use crate::features::{FeatureVec, NR_FEATURES, SCHEMA};
+use crate::metrics::Metrics;
+
+pub const FORMAT: &str = "scx_mlsched-tree";
+pub const VERSION: u32 = 1;
+pub const MAX_NODES: usize = c::mlsched_consts_MODEL_MAX_NODES as usize;
+pub const MAX_DEPTH: usize = c::mlsched_consts_MODEL_MAX_DEPTH as usize;
+/// A model file larger than this is refused before parsing.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    pub feature: i32,
+    #[serde(default)]
+    pub threshold: i64,
+    #[serde(default)]
+    pub left: u32,
+    #[serde(default)]
+    pub right: u32,
+    #[serde(default)]
+    pub verdict: u8,
+}
+
+impl Node {
+    pub fn is_leaf(&self) -> bool {
+        self.feature < 0
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Model {
+    pub format: String,
+    pub version: u32,
+    pub schema_hash: String,
+    pub features: Vec<String>,
+    pub depth: usize,
+    pub nodes: Vec<Node>,
+    /// Share of the impurity decrease per feature (sums to 1), from linfa.
+    pub importance: Vec<f64>,
+    pub metrics: ModelMetrics,
+    pub training: TrainingInfo,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ModelMetrics {
+    pub test: Option<Metrics>,
+    pub cv_accuracy_mean: Option<f64>,
+    pub cv_accuracy_std: Option<f64>,
+    pub holdout: Vec<(String, Metrics)>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TrainingInfo {
+    pub datasets: Vec<String>,
+    pub rows: usize,
+    pub max_depth: usize,
+    pub min_samples_leaf: f32,
+    pub class_weight: String,
+    pub seed: u64,
+}
+
+/// Integer threshold with `x < t` equivalent to linfa's `x as f64 < split` for integer x.
+pub fn int_threshold(split: f64) -> Result<i64> {
+    if !split.is_finite() {
+        bail!("split value {split} is not finite");
+    }
+    let t = split.ceil();
+    if t.abs() > 9.0e15 {
+        bail!("split value {split} is beyond exact integer range");
+    }
+    Ok(t as i64)
+}
+
+fn flatten(node: &TreeNode<f64, usize>, out: &mut Vec<Node>) -> Result<u32> {
+    let idx = out.len();
+    if out.len() >= MAX_NODES {
+        bail!("the tree has more than {MAX_NODES} nodes; lower --max-depth");
+    }
+    if node.is_leaf() {
+        let verdict = node.prediction().context("leaf without prediction")?;
+        out.push(Node { feature: -1, threshold: 0, left: 0, right: 0, verdict: (verdict != 0) as u8 });
+        return Ok(idx as u32);
+    }
+    let (feature, split, _) = node.split();
+    out.push(Node { feature: feature as i32, threshold: int_threshold(split)?, left: 0, right: 0, verdict: 0 });
+    let kids = node.children();
+    let (Some(l), Some(r)) = (kids[0].as_deref(), kids[1].as_deref()) else {
+        bail!("internal node without two children");
+    };
+    let left = flatten(l, out)?;
+    let right = flatten(r, out)?;
+    out[idx].left = left;
+    out[idx].right = right;
+    Ok(idx as u32)
+}
+
+impl Model {
+    pub fn from_linfa(tree: &DecisionTree<f64, usize>, metrics: ModelMetrics, training: TrainingInfo) -> Result<Self> {
+        let mut nodes = Vec::new();
+        flatten(tree.root_node(), &mut nodes)?;
+        let mut importance = tree.feature_importance();
+        importance.resize(NR_FEATURES, 0.0);
+        let model = Model {
+            format: FORMAT.into(),
+            version: VERSION,
+            schema_hash: SCHEMA.hash_hex(),
+            features: SCHEMA.names().map(str::to_string).collect(),
+            depth: 0,
+            nodes,
+            importance: importance.iter().map(|v| if v.is_finite() { *v } else { 0.0 }).collect(),
+            metrics,
+            training,
+        };
+        let depth = model.validate()?;
+        Ok(Model { depth, ..model })
+    }
+
+    /// Check everything the BPF side relies on; returns the depth.
+    pub fn validate(&self) -> Result<usize> {
+        if self.format != FORMAT {
+            bail!("not an scx_mlsched model (format {:?}, expected {FORMAT:?})", self.format);
+        }
+        if self.version != VERSION {
+            bail!("model version {} is not supported (this build reads version {VERSION})", self.version);
+        }
+        if self.schema_hash != SCHEMA.hash_hex() {
+            bail!(
+                "model feature schema {} differs from this build's {} (bpf/features.def changed); retrain it",
+                self.schema_hash,
+                SCHEMA.hash_hex()
+            );
+        }
+        let n = self.nodes.len();
+        if n == 0 {
+            bail!("model has no nodes");
+        }
+        if n > MAX_NODES {
+            bail!("model has {n} nodes, more than the {MAX_NODES} the BPF evaluator accepts");
+        }
+        let mut depth = vec![0usize; n];
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.is_leaf() {
+                if node.verdict > 1 {
+                    bail!("node {i}: leaf verdict {} is not 0 or 1", node.verdict);
+                }
+                continue;
+            }
+            if node.feature as usize >= NR_FEATURES {
+                bail!("node {i}: feature index {} out of range (0..{NR_FEATURES})", node.feature);
+            }
+            for (side, child) in [("left", node.left), ("right", node.right)] {
+                let child = child as usize;
+                if child >= n {
+                    bail!("node {i}: {side} child {child} out of range (0..{n})");
+                }
+                if child <= i {
+                    bail!("node {i}: {side} child {child} does not come after its parent (cycle or shared node)");
+                }
+                depth[child] = depth[child].max(depth[i] + 1);
+            }
+        }
+        let max = depth.into_iter().max().unwrap_or(0);
+        if max > MAX_DEPTH {
+            bail!("model depth {max} exceeds the BPF evaluator's limit of {MAX_DEPTH}");
+        }
+        Ok(max)
+    }
+
+    /// Walk the flat tree on integer features, exactly as BPF does.
+    pub fn predict(&self, x: &FeatureVec) -> bool {
+        let mut i = 0usize;
+        for _ in 0..=MAX_DEPTH {
+            let n = &self.nodes[i];
+            if n.is_leaf() {
+                return n.verdict == 1;
+            }
+            i = if x[n.feature as usize] < n.threshold { n.left } else { n.right } as usize;
+        }
+        false
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let size = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?.len();
+        if size > MAX_FILE_BYTES {
+            bail!("{}: {size} bytes, larger than any valid model ({MAX_FILE_BYTES} bytes)", path.display());
+        }
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let model: Model = serde_json::from_str(&text).with_context(|| format!("{}: not a valid model file", path.display()))?;
+        model.validate().with_context(|| format!("{}: invalid model", path.display()))?;
+        Ok(model)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, serde_json::to_string_pretty(self)? + "\n").with_context(|| format!("writing {}", path.display()))
+    }
+
+    fn name(&self, f: i32) -> &str {
+        self.features.get(f as usize).map(String::as_str).unwrap_or("?")
+    }
+
+    /// Indented text, one node a line.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut stack = vec![(0usize, 0usize, String::new())];
+        while let Some((i, d, prefix)) = stack.pop() {
+            let n = &self.nodes[i];
+            let pad = "  ".repeat(d);
+            if n.is_leaf() {
+                let _ = writeln!(out, "{pad}{prefix}-> {}", if n.verdict == 1 { "migrate" } else { "stay" });
+            } else {
+                let _ = writeln!(out, "{pad}{prefix}[{i}] {} < {} ?", self.name(n.feature), n.threshold);
+                stack.push((n.right as usize, d + 1, "no:  ".into()));
+                stack.push((n.left as usize, d + 1, "yes: ".into()));
+            }
+        }
+        out
+    }
+
+    /// Graphviz.
+    pub fn to_dot(&self) -> String {
+        let mut out = String::from("digraph scx_mlsched_tree {\n  node [shape=box, fontname=\"monospace\"];\n");
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.is_leaf() {
+                let (label, color) = if n.verdict == 1 { ("migrate", "palegreen") } else { ("stay", "lightpink") };
+                let _ = writeln!(out, "  n{i} [label=\"{label}\", style=filled, fillcolor={color}];");
+            } else {
+                let _ = writeln!(out, "  n{i} [label=\"{} < {}\"];", self.name(n.feature), n.threshold);
+                let _ = writeln!(out, "  n{i} -> n{} [label=\"yes\"];\n  n{i} -> n{} [label=\"no\"];", n.left, n.right);
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    pub fn leaf(v: u8) -> Node {
+        Node { feature: -1, threshold: 0, left: 0, right: 0, verdict: v }
+    }
+
+    pub fn tiny() -> Model {
+        Model {
+            format: FORMAT.into(),
+            version: VERSION,
+            schema_hash: SCHEMA.hash_hex(),
+            features: SCHEMA.names().map(str::to_string).collect(),
+            depth: 1,
+            nodes: vec![Node { feature: 1, threshold: 1, left: 1, right: 2, verdict: 0 }, leaf(1), leaf(0)],
+            importance: vec![0.0; NR_FEATURES],
+            metrics: ModelMetrics::default(),
+            training: TrainingInfo::default(),
+        }
+    }
+
+    #[test]
+    fn tiny_model_predicts_and_validates() {
+        let m = tiny();
+        assert_eq!(m.validate().unwrap(), 1);
+        let mut x = [0i64; NR_FEATURES];
+        assert!(m.predict(&x));
+        x[1] = 1;
+        assert!(!m.predict(&x));
+        assert!(m.render().contains("delta_hot < 1"));
+        assert!(m.to_dot().contains("n0 -> n1"));
+    }
+
+    #[test]
+    fn invalid_models_are_refused_with_a_reason() {
+        let check = |f: &dyn Fn(&mut Model), want: &str| {
+            let mut m = tiny();
+            f(&mut m);
+            let e = m.validate().unwrap_err().to_string();
+            assert!(e.contains(want), "{e} lacks {want}");
+        };
+        check(&|m| m.version = 9, "version 9");
+        check(&|m| m.format = "x".into(), "not an scx_mlsched model");
+        check(&|m| m.schema_hash = "00".into(), "schema 00 differs");
+        check(&|m| m.nodes[0].left = 7, "out of range");
+        check(&|m| m.nodes[0].right = 0, "does not come after");
+        check(&|m| m.nodes[0].feature = 99, "feature index 99");
+        check(&|m| m.nodes[1].verdict = 3, "verdict 3");
+        check(&|m| m.nodes.clear(), "no nodes");
+        check(
+            &|m| {
+                // a chain deeper than the limit
+                m.nodes = (0..=MAX_DEPTH as u32)
+                    .map(|i| Node { feature: 0, threshold: 0, left: i + 1, right: i + 1, verdict: 0 })
+                    .chain([leaf(0)])
+                    .collect();
+            },
+            "depth",
+        );
+        check(&|m| m.nodes = vec![leaf(0); MAX_NODES + 1], "nodes, more than");
+    }
+
+    #[test]
+    fn load_refuses_bad_files() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("m.json");
+        let json = serde_json::to_string(&tiny()).unwrap();
+        std::fs::write(&p, &json[..json.len() / 2]).unwrap();
+        assert!(format!("{:#}", Model::load(&p).unwrap_err()).contains("not a valid model"));
+        std::fs::write(&p, json.replace("\"threshold\":1", "\"threshold\":\"one\"")).unwrap();
+        assert!(Model::load(&p).is_err());
+        std::fs::write(&p, vec![b' '; MAX_FILE_BYTES as usize + 1]).unwrap();
+        assert!(format!("{:#}", Model::load(&p).unwrap_err()).contains("larger than any valid model"));
+        tiny().save(&p).unwrap();
+        assert_eq!(Model::load(&p).unwrap().nodes, tiny().nodes);
+    }
+
+    proptest! {
+        #[test]
+        fn int_threshold_matches_float_compare(split in -1.0e6f64..1.0e6, x in -2_000_000i64..2_000_000) {
+            let t = int_threshold(split).unwrap();
+            prop_assert_eq!((x as f64) < split, x < t);
+        }
+
+        #[test]
+        fn half_splits_match(k in -1000i64..1000, x in -2000i64..2000) {
+            let split = k as f64 + 0.5;
+            prop_assert_eq!((x as f64) < split, x < int_threshold(split).unwrap());
+        }
+    }
+}

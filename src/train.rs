@@ -1,0 +1,337 @@
+//! `scx_mlsched train`: fit a linfa-trees decision tree to collected
+//! can_migrate_task() decisions, evaluate it (stratified train/test split,
+//! stratified k-fold cross-validation, optional hold-out datasets from other
+//! workloads) and export it as a model file (src/model.rs).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use linfa::prelude::*;
+use linfa_trees::DecisionTree;
+use log::info;
+use ndarray::{Array1, Array2};
+
+use crate::dataset::{self, Dataset};
+use crate::features::{FeatureVec, NR_FEATURES, SCHEMA};
+use crate::metrics::Metrics;
+use crate::model::{Model, ModelMetrics, TrainingInfo, MAX_DEPTH};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClassWeight {
+    /// Every row weighs 1.
+    None,
+    /// Rows weigh n / (2 * rows of their class), so both labels count equally.
+    Balanced,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TrainOpts {
+    /// Datasets to train on (CSV files written by `collect`).
+    #[arg(required = true)]
+    pub datasets: Vec<PathBuf>,
+    /// Datasets of other workloads, used only for evaluation.
+    #[arg(long)]
+    pub holdout: Vec<PathBuf>,
+    /// Where to write the model.
+    #[arg(short, long, default_value = "model/default.json")]
+    pub out: PathBuf,
+    /// Maximum tree depth (the BPF evaluator accepts at most 16).
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=MAX_DEPTH as u64))]
+    pub max_depth: u64,
+    /// Minimum (weighted) samples in a leaf.
+    #[arg(long, default_value_t = 1.0)]
+    pub min_samples_leaf: f32,
+    #[arg(long, value_enum, default_value_t = ClassWeight::Balanced)]
+    pub class_weight: ClassWeight,
+    /// Share of rows kept out of training for the test split.
+    #[arg(long, default_value_t = 0.2)]
+    pub test_fraction: f64,
+    /// Folds of cross-validation (0 or 1: none).
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Seed of the split and folds.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Deterministic shuffle (xorshift64*; same seed, same split everywhere).
+fn shuffle(v: &mut [usize], seed: u64) {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    for i in (1..v.len()).rev() {
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        let j = (s.wrapping_mul(0x2545_f491_4f6c_dd1d) % (i as u64 + 1)) as usize;
+        v.swap(i, j);
+    }
+}
+
+/// Stratified assignment of row indices to `k` folds.
+pub fn stratified_folds(y: &[bool], k: usize, seed: u64) -> Vec<Vec<usize>> {
+    let mut folds = vec![Vec::new(); k];
+    for class in [false, true] {
+        let mut idx: Vec<usize> = (0..y.len()).filter(|i| y[*i] == class).collect();
+        shuffle(&mut idx, seed ^ class as u64);
+        for (n, i) in idx.into_iter().enumerate() {
+            folds[n % k].push(i);
+        }
+    }
+    folds
+}
+
+/// Stratified split: (train, test) indices with about `frac` of each class in test.
+pub fn stratified_split(y: &[bool], frac: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for class in [false, true] {
+        let mut idx: Vec<usize> = (0..y.len()).filter(|i| y[*i] == class).collect();
+        shuffle(&mut idx, seed ^ class as u64);
+        let n_test = ((idx.len() as f64) * frac).round() as usize;
+        test.extend_from_slice(&idx[..n_test]);
+        train.extend_from_slice(&idx[n_test..]);
+    }
+    (train, test)
+}
+
+pub fn to_records(x: &[FeatureVec], idx: &[usize]) -> Array2<f64> {
+    Array2::from_shape_fn((idx.len(), NR_FEATURES), |(r, c)| x[idx[r]][c] as f64)
+}
+
+fn class_weights(y: &[bool], how: ClassWeight) -> [f32; 2] {
+    let pos = y.iter().filter(|l| **l).count();
+    let neg = y.len() - pos;
+    match how {
+        ClassWeight::None => [1.0, 1.0],
+        ClassWeight::Balanced => {
+            let n = y.len() as f32;
+            [n / (2.0 * neg.max(1) as f32), n / (2.0 * pos.max(1) as f32)]
+        }
+    }
+}
+
+/// Fit a tree on rows `idx`.
+pub fn fit(x: &[FeatureVec], y: &[bool], idx: &[usize], o: &TrainOpts) -> Result<DecisionTree<f64, usize>> {
+    let w = class_weights(&idx.iter().map(|i| y[*i]).collect::<Vec<_>>(), o.class_weight);
+    let records = to_records(x, idx);
+    let targets = Array1::from_iter(idx.iter().map(|i| y[*i] as usize));
+    let weights = Array1::from_iter(idx.iter().map(|i| w[y[*i] as usize]));
+    let names: Vec<String> = SCHEMA.names().map(str::to_string).collect();
+    let data = linfa::Dataset::new(records, targets).with_weights(weights).with_feature_names(names);
+    DecisionTree::params()
+        .max_depth(Some(o.max_depth as usize))
+        .min_weight_leaf(o.min_samples_leaf)
+        .min_weight_split(2.0 * o.min_samples_leaf)
+        .fit(&data)
+        .context("fitting the decision tree")
+}
+
+pub fn predict(tree: &DecisionTree<f64, usize>, x: &[FeatureVec], idx: &[usize]) -> Vec<bool> {
+    tree.predict(&to_records(x, idx)).iter().map(|l| *l != 0).collect()
+}
+
+fn evaluate(tree: &DecisionTree<f64, usize>, x: &[FeatureVec], y: &[bool], idx: &[usize]) -> Metrics {
+    let truth: Vec<bool> = idx.iter().map(|i| y[*i]).collect();
+    Metrics::compute(&truth, &predict(tree, x, idx))
+}
+
+/// Read the datasets and concatenate them.
+pub fn load_all(paths: &[PathBuf]) -> Result<(Vec<FeatureVec>, Vec<bool>, Vec<Dataset>)> {
+    let (mut x, mut y, mut sets) = (Vec::new(), Vec::new(), Vec::new());
+    for p in paths {
+        let d = dataset::read(p)?;
+        info!("{}: {} rows ({} migrate), workload {}", p.display(), d.len(), d.positives(), d.workload());
+        x.extend_from_slice(&d.x);
+        y.extend_from_slice(&d.y);
+        sets.push(d);
+    }
+    Ok((x, y, sets))
+}
+
+pub fn run(o: &TrainOpts) -> Result<Model> {
+    let (x, y, _) = load_all(&o.datasets)?;
+    let pos = y.iter().filter(|l| **l).count();
+    if pos == 0 || pos == y.len() {
+        bail!(
+            "the training data has one class only ({} rows, all {}): a tree cannot learn a decision",
+            y.len(),
+            if pos == 0 { "stay" } else { "migrate" }
+        );
+    }
+    if !(0.0..1.0).contains(&o.test_fraction) {
+        bail!("--test-fraction must be in [0, 1)");
+    }
+
+    let mut metrics = ModelMetrics::default();
+    if o.folds > 1 {
+        let folds = stratified_folds(&y, o.folds, o.seed);
+        let mut accs = Vec::new();
+        for k in 0..o.folds {
+            let train: Vec<usize> = folds.iter().enumerate().filter(|(j, _)| *j != k).flat_map(|(_, f)| f.clone()).collect();
+            let tree = fit(&x, &y, &train, o)?;
+            accs.push(evaluate(&tree, &x, &y, &folds[k]).accuracy);
+        }
+        let mean = accs.iter().sum::<f64>() / accs.len() as f64;
+        let var = accs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / accs.len() as f64;
+        println!("{}-fold cross-validation accuracy: {:.4} ± {:.4}", o.folds, mean, var.sqrt());
+        metrics.cv_accuracy_mean = Some(mean);
+        metrics.cv_accuracy_std = Some(var.sqrt());
+    }
+
+    let (train, test) = stratified_split(&y, o.test_fraction, o.seed);
+    let tree = fit(&x, &y, &train, o)?;
+    if !test.is_empty() {
+        let m = evaluate(&tree, &x, &y, &test);
+        println!("test split ({} rows):\n{m}", test.len());
+        metrics.test = Some(m);
+    }
+    for p in &o.holdout {
+        let d = dataset::read(p)?;
+        let idx: Vec<usize> = (0..d.len()).collect();
+        let m = evaluate(&tree, &d.x, &d.y, &idx);
+        println!("hold-out {} (workload {}):\n{m}", p.display(), d.workload());
+        metrics.holdout.push((p.display().to_string(), m));
+    }
+
+    let training = TrainingInfo {
+        datasets: o.datasets.iter().map(|p| p.display().to_string()).collect(),
+        rows: train.len(),
+        max_depth: o.max_depth as usize,
+        min_samples_leaf: o.min_samples_leaf,
+        class_weight: format!("{:?}", o.class_weight).to_lowercase(),
+        seed: o.seed,
+    };
+    let model = Model::from_linfa(&tree, metrics, training)?;
+    // The exported integer tree must answer exactly as linfa on every row we have.
+    let all: Vec<usize> = (0..y.len()).collect();
+    let linfa = predict(&tree, &x, &all);
+    if let Some(i) = all.iter().find(|i| model.predict(&x[**i]) != linfa[**i]) {
+        bail!("internal error: exported tree disagrees with linfa on row {i}");
+    }
+    println!("tree: depth {}, {} nodes", model.depth, model.nodes.len());
+    print_importance(&model);
+    model.save(&o.out)?;
+    println!("model written to {}", o.out.display());
+    Ok(model)
+}
+
+pub fn print_importance(m: &Model) {
+    let mut imp: Vec<(&String, f64)> = m.features.iter().zip(m.importance.iter().copied()).collect();
+    imp.sort_by(|a, b| b.1.total_cmp(&a.1));
+    println!("feature importance:");
+    for (name, v) in imp.iter().filter(|(_, v)| *v > 0.0) {
+        println!("  {name:<20} {v:.4}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bpf_intf as c;
+    use crate::heuristic;
+    use crate::selftest;
+    use proptest::prelude::*;
+
+    /// Rows labelled by the kernel rule's twin: a tree must learn them exactly.
+    fn fixture(n: usize, seed: u64) -> (Vec<FeatureVec>, Vec<bool>) {
+        let x: Vec<FeatureVec> = selftest::vectors(n, seed)
+            .into_iter()
+            .map(|mut v| {
+                for f in [c::mlsched_feature_FEAT_migration_disabled, c::mlsched_feature_FEAT_dst_allowed,
+                          c::mlsched_feature_FEAT_running, c::mlsched_feature_FEAT_delta_hot,
+                          c::mlsched_feature_FEAT_extra_fails] {
+                    v[f as usize] = v[f as usize].rem_euclid(2);
+                }
+                v
+            })
+            .collect();
+        let y = x.iter().map(|v| heuristic::decide(v).allows()).collect();
+        (x, y)
+    }
+
+    fn opts(out: PathBuf, data: Vec<PathBuf>) -> TrainOpts {
+        TrainOpts {
+            datasets: data,
+            holdout: vec![],
+            out,
+            max_depth: 12,
+            min_samples_leaf: 1.0,
+            class_weight: ClassWeight::Balanced,
+            test_fraction: 0.2,
+            folds: 3,
+            seed: 1,
+        }
+    }
+
+    fn write(dir: &std::path::Path, name: &str, x: &[FeatureVec], y: &[bool]) -> PathBuf {
+        let p = dir.join(name);
+        let mut w = dataset::Writer::create(&p, &[("workload", name.into())]).unwrap();
+        for (v, l) in x.iter().zip(y) {
+            w.write(v, *l).unwrap();
+        }
+        w.finish(&[]).unwrap();
+        p
+    }
+
+    #[test]
+    fn learns_the_kernel_rule_and_exports_it_exactly() {
+        let d = tempfile::tempdir().unwrap();
+        let (x, y) = fixture(1500, 3);
+        let (hx, hy) = fixture(500, 99);
+        let mut o = opts(d.path().join("m.json"), vec![write(d.path(), "a.csv", &x, &y)]);
+        o.holdout = vec![write(d.path(), "h.csv", &hx, &hy)];
+        let m = run(&o).unwrap();
+        assert!(m.metrics.test.unwrap().accuracy > 0.99, "{:?}", m.metrics.test);
+        assert!(m.metrics.holdout[0].1.accuracy > 0.99, "{:?}", m.metrics.holdout);
+        let loaded = Model::load(&o.out).unwrap();
+        for (v, l) in hx.iter().zip(&hy) {
+            assert_eq!(loaded.predict(v), *l);
+        }
+        // the rule's inputs carry the importance
+        let dh = SCHEMA.index("dst_allowed").unwrap();
+        assert!(m.importance[dh] > 0.0);
+    }
+
+    #[test]
+    fn one_class_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let (x, _) = fixture(50, 3);
+        let y = vec![false; x.len()];
+        let o = opts(d.path().join("m.json"), vec![write(d.path(), "a.csv", &x, &y)]);
+        let e = run(&o).unwrap_err().to_string();
+        assert!(e.contains("one class only"), "{e}");
+    }
+
+    #[test]
+    fn splits_are_stratified_and_disjoint() {
+        let y: Vec<bool> = (0..100).map(|i| i % 10 == 0).collect();
+        let (train, test) = stratified_split(&y, 0.2, 5);
+        assert_eq!(train.len() + test.len(), 100);
+        assert_eq!(test.iter().filter(|i| y[**i]).count(), 2);
+        let mut all: Vec<usize> = train.iter().chain(&test).copied().collect();
+        all.sort();
+        assert_eq!(all, (0..100).collect::<Vec<_>>());
+        let folds = stratified_folds(&y, 5, 5);
+        assert!(folds.iter().all(|f| f.iter().filter(|i| y[**i]).count() == 2));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+        /// Whatever the data, the exported integer tree answers as linfa does.
+        #[test]
+        fn export_agrees_with_linfa(seed in 0u64..1000, depth in 1u64..10) {
+            let (x, _) = fixture(300, seed);
+            // labels from an arbitrary function of the features
+            let y: Vec<bool> = x.iter().map(|v| (v[6].rem_euclid(7) + v[2].rem_euclid(3) + v[16].rem_euclid(2)) % 2 == 0).collect();
+            prop_assume!(y.iter().any(|l| *l) && y.iter().any(|l| !*l));
+            let mut o = opts(PathBuf::new(), vec![]);
+            o.max_depth = depth;
+            let all: Vec<usize> = (0..x.len()).collect();
+            let tree = fit(&x, &y, &all, &o).unwrap();
+            let m = Model::from_linfa(&tree, ModelMetrics::default(), TrainingInfo::default()).unwrap();
+            let linfa = predict(&tree, &x, &all);
+            for i in all {
+                prop_assert_eq!(m.predict(&x[i]), linfa[i]);
+            }
+        }
+    }
+}
