@@ -19,6 +19,12 @@
 
 char _license[] SEC("license") = "GPL";
 
+/* Not in BTF (#defines of kernel/sched/fair.c and include/linux/sched.h). */
+#define LBF_ACTIVE_LB	0x10
+#ifndef PF_KTHREAD
+#define PF_KTHREAD	0x00200000
+#endif
+
 /* Set by userspace (src/collect.rs). */
 const volatile s64 migration_cost_ns = 500000;
 const volatile s32 cpu_node[MAX_CPUS];
@@ -150,6 +156,11 @@ int BPF_KPROBE(can_migrate_task_entry, struct task_struct *p, struct lb_env *env
 	st->row.f[FEAT_weight] = BPF_CORE_READ(p, se.load.weight) >> 10;
 	st->row.f[FEAT_migration_disabled] = BPF_CORE_READ(p, migration_disabled) != 0;
 	st->row.f[FEAT_idle_policy] = BPF_CORE_READ(p, policy) == 5;
+	st->row.f[FEAT_per_cpu_kthread] = (BPF_CORE_READ(p, flags) & PF_KTHREAD) &&
+					  BPF_CORE_READ(p, nr_cpus_allowed) == 1;
+	if (bpf_core_field_exists(p->se.sched_delayed))
+		st->row.f[FEAT_sched_delayed] = BPF_CORE_READ(p, se.sched_delayed) != 0;
+	st->row.f[FEAT_active_lb] = (BPF_CORE_READ(env, flags) & LBF_ACTIVE_LB) != 0;
 	st->valid = 1;
 	return 0;
 }

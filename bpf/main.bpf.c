@@ -31,6 +31,9 @@
 char _license[] SEC("license") = "GPL";
 
 #define SCHED_IDLE_POLICY	5
+#ifndef PF_KTHREAD
+#define PF_KTHREAD		0x00200000
+#endif
 
 /* Set by userspace before load (src/scheduler.rs). */
 const volatile u64 slice_ns = 3ULL * 1000 * 1000;
@@ -179,6 +182,9 @@ static void mig_features_fill(struct mig_features *in, struct task_struct *p,
 	in->f[FEAT_weight] = (s64)p->scx.weight * 1024 / 100;
 	in->f[FEAT_migration_disabled] = is_migration_disabled(p);
 	in->f[FEAT_idle_policy] = p->policy == SCHED_IDLE_POLICY;
+	in->f[FEAT_per_cpu_kthread] = (p->flags & PF_KTHREAD) && p->nr_cpus_allowed == 1;
+	in->f[FEAT_sched_delayed] = 0;
+	in->f[FEAT_active_lb] = 0;
 }
 
 /*

@@ -28,6 +28,13 @@ pub enum Command {
     /// Load the BPF program without attaching it and check its migration
     /// decision against the userspace twin on many feature vectors.
     Selftest(SelftestOpts),
+    /// Record the kernel's own can_migrate_task() decisions into a dataset
+    /// (root; runs while the default fair scheduler balances).
+    Collect(crate::collect::CollectOpts),
+    /// Train a decision tree on datasets and write a model file.
+    Train(crate::train::TrainOpts),
+    /// Print a model file: tree, feature importance, metrics (or Graphviz).
+    Inspect(crate::inspect::InspectOpts),
 }
 
 #[derive(Debug, Clone, Args)]

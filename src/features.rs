@@ -135,6 +135,9 @@ mod tests {
             ("weight", c::mlsched_feature_FEAT_weight),
             ("migration_disabled", c::mlsched_feature_FEAT_migration_disabled),
             ("idle_policy", c::mlsched_feature_FEAT_idle_policy),
+            ("per_cpu_kthread", c::mlsched_feature_FEAT_per_cpu_kthread),
+            ("sched_delayed", c::mlsched_feature_FEAT_sched_delayed),
+            ("active_lb", c::mlsched_feature_FEAT_active_lb),
         ];
         assert_eq!(pairs.len(), NR_FEATURES);
         for (name, idx) in pairs {

@@ -6,12 +6,18 @@
 mod bpf_intf;
 mod bpf_skel;
 mod cli;
+mod collect;
+mod dataset;
 mod features;
 mod heuristic;
+mod inspect;
+mod metrics;
+mod model;
 mod preflight;
 mod scheduler;
 mod selftest;
 mod stats;
+mod train;
 
 use std::mem::MaybeUninit;
 use std::path::Path;
@@ -90,5 +96,14 @@ fn main() -> Result<()> {
             println!("selftest: BPF can_migrate_decide agrees with its Rust twin on {n} feature vectors");
             Ok(())
         }
+        Command::Collect(o) => {
+            init_logging(0)?;
+            collect::run(o, shutdown_flag()?)
+        }
+        Command::Train(o) => {
+            init_logging(0)?;
+            train::run(o).map(|_| ())
+        }
+        Command::Inspect(o) => inspect::run(o),
     }
 }

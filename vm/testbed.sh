@@ -11,7 +11,7 @@
 #
 #   vm/testbed.sh setup                  install host tools, fetch the kernel (idempotent)
 #   vm/testbed.sh kernel                 print the cached kernel version that `run` uses
-#   vm/testbed.sh run [-c CPUS] [-m MEM] [-t SECS] -- CMD...
+#   vm/testbed.sh run [-c CPUS] [-n NUMA_NODES] [-m MEM] [-t SECS] -- CMD...
 #                                        run CMD (a shell line) in a guest, print its output,
 #                                        exit with its status; kernel log -> $CACHE/last-guest.log
 #
@@ -131,10 +131,11 @@ kernel_version() {
 
 # --- running a guest ---------------------------------------------------------
 run() {
-    local cpus=4 mem=3G tmo=1200
+    local cpus=4 mem=3G tmo=1200 nodes=1
     while [ $# -gt 0 ]; do
         case $1 in
         -c) cpus=$2; shift 2 ;;
+        -n) nodes=$2; shift 2 ;;
         -m) mem=$2; shift 2 ;;
         -t) tmo=$2; shift 2 ;;
         --) shift; break ;;
@@ -168,11 +169,19 @@ echo "__GUEST_RC=\$?"
 EOF
     chmod +x "$script"
 
+    # -n NODES: split CPUs and memory evenly into NUMA nodes (memory in MiB)
+    local numa_opt=() n per_cpu per_mem
+    if [ "$nodes" -gt 1 ]; then
+        per_cpu=$((cpus / nodes)); per_mem=$(( $(numfmt --from=iec "$mem") / 1048576 / nodes ))
+        for n in $(seq 0 $((nodes - 1))); do
+            numa_opt+=(--numa "${per_mem}M,cpus=$((n * per_cpu))-$((n * per_cpu + per_cpu - 1))")
+        done
+    fi
     local kvm_opt=(--disable-kvm)
     if [ "${SCX_MLSCHED_VM_KVM:-0}" = 1 ] && [ -w /dev/kvm ]; then kvm_opt=(); fi
     local attempt
     for attempt in 1 2; do
-        timeout "$tmo" vng -r "$vmlinuz" --cpus "$cpus" --memory "$mem" "${kvm_opt[@]}" \
+        timeout "$tmo" vng -r "$vmlinuz" --cpus "$cpus" --memory "$mem" "${numa_opt[@]}" "${kvm_opt[@]}" \
             --verbose --rwdir /var/tmp --rwdir "$PWD" --exec "$script" >"$out" 2>&1 || true
         if [ ${#kvm_opt[@]} -eq 0 ] && grep -aq 'KVM internal error\|emulation failure\|Could not access KVM' "$out"; then
             log "KVM failed to run the guest; retrying under software emulation (TCG)"
