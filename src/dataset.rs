@@ -19,6 +19,8 @@ use crate::features::{FeatureVec, NR_FEATURES, SCHEMA};
 
 pub const MAGIC: &str = "scx_mlsched dataset v1";
 pub const LABEL: &str = "label";
+/// Larger feature values lose precision as f64 in the trainer.
+pub const MAX_ABS_VALUE: u64 = 1 << 53;
 
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -75,10 +77,6 @@ impl Writer {
         Ok(())
     }
 
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-
     /// Flush and append the trailer (`# key: value` lines after the rows).
     pub fn finish(self, trailer: &[(&str, String)]) -> Result<PathBuf> {
         let mut f = self.out.into_inner().map_err(|e| anyhow!("flushing {}: {e}", self.file.display()))?;
@@ -124,6 +122,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Dataset> {
         _ => {}
     }
 
+    // File line of each record: csv skips comment and empty lines, and our
+    // rows never span lines, so record k is the k-th other line.
+    let lines: Vec<u64> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|(i, _)| i as u64 + 1)
+        .collect();
+    let line_of = |r: &csv::StringRecord| {
+        r.position().and_then(|pos| lines.get(pos.record() as usize)).copied().unwrap_or(0)
+    };
     let mut rdr = csv::ReaderBuilder::new()
         .comment(Some(b'#'))
         .has_headers(false)
@@ -135,7 +144,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Dataset> {
         None => bail!("{p}: no header row"),
         Some(r) => r.with_context(|| format!("{p}: unreadable header"))?,
     };
-    let line_of = |r: &csv::StringRecord| r.position().map(|pos| pos.line()).unwrap_or(0);
     if head.iter().collect::<Vec<_>>() != want {
         bail!("{p}:{}: header does not match the schema: expected {}", line_of(&head), want.join(","));
     }
@@ -157,6 +165,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Dataset> {
                 }
             })?;
             if i < NR_FEATURES {
+                if val.unsigned_abs() > MAX_ABS_VALUE {
+                    bail!("{p}:{line}: {} = {val} is outside ±2^53, which the trainer cannot represent exactly", want[i]);
+                }
                 v[i] = val;
             } else if val == 0 || val == 1 {
                 y.push(val == 1);
@@ -195,7 +206,7 @@ mod tests {
     fn round_trip() {
         let mut a = [0i64; NR_FEATURES];
         a[3] = -7;
-        a[NR_FEATURES - 1] = i64::MAX;
+        a[NR_FEATURES - 1] = 1 << 53;
         let (_d, path) = sample(&[(a, true), ([1; NR_FEATURES], false)]);
         let ds = read(&path).unwrap();
         assert_eq!(ds.x, vec![a, [1; NR_FEATURES]]);
@@ -227,6 +238,8 @@ mod tests {
         assert!(e.contains("d.csv:4:") && e.contains("idle_type") && e.contains("not an integer"), "{e}");
         nan[2] = "inf";
         assert!(err(&text_with_row(&nan.join(","))).contains("not an integer"));
+        nan[2] = "9007199254740993";
+        assert!(err(&text_with_row(&nan.join(","))).contains("outside"));
         nan[2] = "";
         assert!(err(&text_with_row(&nan.join(","))).contains("missing value for idle_type"));
         let mut lab = vec!["0"; NR_FEATURES + 1];

@@ -97,6 +97,7 @@ impl Schema {
         self.features.iter().map(|f| f.name.as_str())
     }
 
+    #[cfg(test)]
     pub fn index(&self, name: &str) -> Option<usize> {
         self.features.iter().position(|f| f.name == name)
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use crossbeam::channel::RecvTimeoutError;
-use libbpf_rs::{MapCore, OpenObject, ProgramInput};
+use libbpf_rs::{OpenObject, ProgramInput};
 use log::info;
 use scx_stats::prelude::*;
 use scx_utils::{
@@ -168,7 +168,11 @@ pub fn selftest(opts: &RunOpts, vectors: &[FeatureVec]) -> Result<usize> {
         let bpf = bpf_decide(&skel, v)?;
         let rust = crate::heuristic::decide(v);
         if Verdict::from_raw(bpf) != Some(rust) {
-            bail!("BPF and Rust disagree on {v:?}: BPF {bpf}, Rust {rust:?}");
+            bail!(
+                "BPF and Rust disagree on {v:?}: BPF verdict {bpf}, Rust {} ({})",
+                rust.label(),
+                if rust.allows() { "migrate" } else { "stay" }
+            );
         }
     }
     Ok(vectors.len())

@@ -139,7 +139,7 @@ pub fn load_all(paths: &[PathBuf]) -> Result<(Vec<FeatureVec>, Vec<bool>, Vec<Da
     let (mut x, mut y, mut sets) = (Vec::new(), Vec::new(), Vec::new());
     for p in paths {
         let d = dataset::read(p)?;
-        info!("{}: {} rows ({} migrate), workload {}", p.display(), d.len(), d.positives(), d.workload());
+        info!("{}: {} rows ({} migrate), workload {}", d.path.display(), d.len(), d.positives(), d.workload());
         x.extend_from_slice(&d.x);
         y.extend_from_slice(&d.y);
         sets.push(d);
@@ -236,6 +236,9 @@ mod tests {
         let x: Vec<FeatureVec> = selftest::vectors(n, seed)
             .into_iter()
             .map(|mut v| {
+                for x in v.iter_mut() {
+                    *x = x.rem_euclid(5) - 2;
+                }
                 for f in [c::mlsched_feature_FEAT_migration_disabled, c::mlsched_feature_FEAT_dst_allowed,
                           c::mlsched_feature_FEAT_running, c::mlsched_feature_FEAT_delta_hot,
                           c::mlsched_feature_FEAT_extra_fails] {
@@ -275,7 +278,7 @@ mod tests {
     #[test]
     fn learns_the_kernel_rule_and_exports_it_exactly() {
         let d = tempfile::tempdir().unwrap();
-        let (x, y) = fixture(1500, 3);
+        let (x, y) = fixture(3000, 3);
         let (hx, hy) = fixture(500, 99);
         let mut o = opts(d.path().join("m.json"), vec![write(d.path(), "a.csv", &x, &y)]);
         o.holdout = vec![write(d.path(), "h.csv", &hx, &hy)];
@@ -332,6 +335,35 @@ mod tests {
             for i in all {
                 prop_assert_eq!(m.predict(&x[i]), linfa[i]);
             }
+        }
+    }
+}
+#[cfg(test)]
+mod linfa_patch {
+    use super::*;
+
+    /// Regression test of the vendored linfa-trees fix (vendor/README.md):
+    /// on 0/1 features labelled by the kernel rule, the unpatched crate
+    /// stops at the root; the patched one fits the rule exactly.
+    #[test]
+    fn fits_a_boolean_rule_exactly() {
+        let x: Vec<FeatureVec> = crate::selftest::vectors(3000, 3)
+            .into_iter()
+            .map(|mut v| {
+                v.iter_mut().for_each(|x| *x = x.rem_euclid(2));
+                v
+            })
+            .collect();
+        let y: Vec<bool> = x.iter().map(|v| crate::heuristic::decide(v).allows()).collect();
+        let all: Vec<usize> = (0..x.len()).collect();
+        for class_weight in [ClassWeight::None, ClassWeight::Balanced] {
+            let o = TrainOpts {
+                datasets: vec![], holdout: vec![], out: PathBuf::new(), max_depth: 12,
+                min_samples_leaf: 1.0, class_weight, test_fraction: 0.2, folds: 0, seed: 1,
+            };
+            let tree = fit(&x, &y, &all, &o).unwrap();
+            assert_eq!(evaluate(&tree, &x, &y, &all).accuracy, 1.0, "{class_weight:?}");
+            assert!(tree.max_depth() >= 4, "{class_weight:?}: depth {}", tree.max_depth());
         }
     }
 }
