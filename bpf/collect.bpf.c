@@ -99,6 +99,64 @@ static s64 idle_code(enum cpu_idle_type idle)
 	return 0;
 }
 
+/* Field names of struct cfs_rq before the EEVDF sums were renamed. */
+struct cfs_rq___old {
+	s64 avg_vruntime;
+	u64 avg_load;
+	u64 min_vruntime;
+} __attribute__((preserve_access_index));
+
+/*
+ * !entity_eligible(cfs_rq, &p->se): EEVDF's lag test, as in
+ * kernel/sched/fair.c vruntime_eligible() (the current entity counts too).
+ */
+static bool task_ineligible(struct task_struct *p, struct cfs_rq *cfs_rq)
+{
+	struct cfs_rq___old *old = (void *)cfs_rq;
+	struct sched_entity *curr;
+	s64 avg, load, key, base;
+	u32 shift = 0;
+
+	if (!cfs_rq)
+		return false;
+	if (bpf_core_field_exists(cfs_rq->sum_w_vruntime)) {
+		avg = BPF_CORE_READ(cfs_rq, sum_w_vruntime);
+		load = BPF_CORE_READ(cfs_rq, sum_weight);
+		base = BPF_CORE_READ(cfs_rq, zero_vruntime);
+		if (bpf_core_field_exists(cfs_rq->sum_shift))
+			shift = BPF_CORE_READ(cfs_rq, sum_shift) & 63;
+	} else if (bpf_core_field_exists(old->avg_vruntime)) {
+		avg = BPF_CORE_READ(old, avg_vruntime);
+		load = BPF_CORE_READ(old, avg_load);
+		base = BPF_CORE_READ(old, min_vruntime);
+	} else {
+		return false;
+	}
+	curr = BPF_CORE_READ(cfs_rq, curr);
+	if (curr && BPF_CORE_READ(curr, on_rq)) {
+		s64 w = (BPF_CORE_READ(curr, load.weight) >> 10) >> shift;
+
+		avg += (s64)(BPF_CORE_READ(curr, vruntime) - base) * w;
+		load += w;
+	}
+	key = (s64)(BPF_CORE_READ(p, se.vruntime) - base);
+	return avg < key * load;
+}
+
+/* nr_queued of the task group's cfs_rq on @cpu (root group: the rq's cfs). */
+static u32 dst_cfs_queued(struct task_struct *p, struct rq *dst_rq, s32 cpu)
+{
+	struct task_group *tg = BPF_CORE_READ(p, sched_task_group);
+	struct cfs_rq **rqs = tg ? BPF_CORE_READ(tg, cfs_rq) : NULL;
+	struct cfs_rq *cfs = NULL;
+
+	if (rqs && cpu >= 0 && cpu < MAX_CPUS)
+		bpf_probe_read_kernel(&cfs, sizeof(cfs), rqs + cpu);
+	if (!cfs)
+		return BPF_CORE_READ(dst_rq, cfs.nr_queued);
+	return BPF_CORE_READ(cfs, nr_queued);
+}
+
 SEC("kprobe/can_migrate_task")
 int BPF_KPROBE(can_migrate_task_entry, struct task_struct *p, struct lb_env *env)
 {
@@ -160,6 +218,8 @@ int BPF_KPROBE(can_migrate_task_entry, struct task_struct *p, struct lb_env *env
 					  BPF_CORE_READ(p, nr_cpus_allowed) == 1;
 	if (bpf_core_field_exists(p->se.sched_delayed))
 		st->row.f[FEAT_sched_delayed] = BPF_CORE_READ(p, se.sched_delayed) != 0;
+	st->row.f[FEAT_balance_failed_any] = BPF_CORE_READ(sd, nr_balance_failed) > 0;
+	st->row.f[FEAT_ineligible] = dst_cfs_queued(p, dst_rq, dst) > 0 && task_ineligible(p, cfs_rq);
 	st->row.f[FEAT_active_lb] = (BPF_CORE_READ(env, flags) & LBF_ACTIVE_LB) != 0;
 	st->valid = 1;
 	return 0;

@@ -184,6 +184,8 @@ static void mig_features_fill(struct mig_features *in, struct task_struct *p,
 	in->f[FEAT_idle_policy] = p->policy == SCHED_IDLE_POLICY;
 	in->f[FEAT_per_cpu_kthread] = (p->flags & PF_KTHREAD) && p->nr_cpus_allowed == 1;
 	in->f[FEAT_sched_delayed] = 0;
+	in->f[FEAT_balance_failed_any] = cctx && cctx->nr_balance_failed > 0;
+	in->f[FEAT_ineligible] = dst_len > 0 && (s64)(p->scx.dsq_vtime - vtime_now) > 0;
 	in->f[FEAT_active_lb] = 0;
 }
 

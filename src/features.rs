@@ -138,6 +138,8 @@ mod tests {
             ("idle_policy", c::mlsched_feature_FEAT_idle_policy),
             ("per_cpu_kthread", c::mlsched_feature_FEAT_per_cpu_kthread),
             ("sched_delayed", c::mlsched_feature_FEAT_sched_delayed),
+            ("balance_failed_any", c::mlsched_feature_FEAT_balance_failed_any),
+            ("ineligible", c::mlsched_feature_FEAT_ineligible),
             ("active_lb", c::mlsched_feature_FEAT_active_lb),
         ];
         assert_eq!(pairs.len(), NR_FEATURES);
