@@ -143,18 +143,15 @@ static bool task_ineligible(struct task_struct *p, struct cfs_rq *cfs_rq)
 	return avg < key * load;
 }
 
-/* nr_queued of the task group's cfs_rq on @cpu (root group: the rq's cfs). */
-static u32 dst_cfs_queued(struct task_struct *p, struct rq *dst_rq, s32 cpu)
+/*
+ * nr_queued of the dst cfs_rq.  The kernel looks at the task group's cfs_rq
+ * on dst; this reads the root one, which is the same for tasks of the root
+ * group (the VM test bed runs no cgroups).  Newer kernels keep the group's
+ * cfs_rqs in a per-CPU pointer, which needs __per_cpu_offset to follow.
+ */
+static u32 dst_cfs_queued(struct rq *dst_rq)
 {
-	struct task_group *tg = BPF_CORE_READ(p, sched_task_group);
-	struct cfs_rq **rqs = tg ? BPF_CORE_READ(tg, cfs_rq) : NULL;
-	struct cfs_rq *cfs = NULL;
-
-	if (rqs && cpu >= 0 && cpu < MAX_CPUS)
-		bpf_probe_read_kernel(&cfs, sizeof(cfs), rqs + cpu);
-	if (!cfs)
-		return BPF_CORE_READ(dst_rq, cfs.nr_queued);
-	return BPF_CORE_READ(cfs, nr_queued);
+	return BPF_CORE_READ(dst_rq, cfs.nr_queued);
 }
 
 SEC("kprobe/can_migrate_task")
@@ -219,7 +216,7 @@ int BPF_KPROBE(can_migrate_task_entry, struct task_struct *p, struct lb_env *env
 	if (bpf_core_field_exists(p->se.sched_delayed))
 		st->row.f[FEAT_sched_delayed] = BPF_CORE_READ(p, se.sched_delayed) != 0;
 	st->row.f[FEAT_balance_failed_any] = BPF_CORE_READ(sd, nr_balance_failed) > 0;
-	st->row.f[FEAT_ineligible] = dst_cfs_queued(p, dst_rq, dst) > 0 && task_ineligible(p, cfs_rq);
+	st->row.f[FEAT_ineligible] = dst_cfs_queued(dst_rq) > 0 && task_ineligible(p, cfs_rq);
 	st->row.f[FEAT_active_lb] = (BPF_CORE_READ(env, flags) & LBF_ACTIVE_LB) != 0;
 	st->valid = 1;
 	return 0;

@@ -44,7 +44,12 @@ const volatile u32 nr_llcs = 1;
 const volatile s32 cpu_llc[MAX_CPUS];
 const volatile s32 cpu_node[MAX_CPUS];
 
+/* Test hook (hidden --debug-error-after-ms): exit with an error after this long. */
+const volatile u64 debug_error_after_ns;
+
 UEI_DEFINE(uei);
+
+static u64 init_time;
 
 /* The largest vtime of a task that started running: the system's "now". */
 static u64 vtime_now;
@@ -361,6 +366,9 @@ void BPF_STRUCT_OPS(mlsched_dispatch, s32 cpu, struct task_struct *prev)
 
 void BPF_STRUCT_OPS(mlsched_tick, struct task_struct *p)
 {
+	if (debug_error_after_ns && bpf_ktime_get_ns() - init_time > debug_error_after_ns)
+		scx_bpf_error("error exit requested by --debug-error-after-ms (%llu ms)",
+			      debug_error_after_ns / 1000000);
 	if (scx_bpf_dsq_nr_queued(scx_bpf_task_cpu(p)) || scx_bpf_dsq_nr_queued(llc_dsq(scx_bpf_task_cpu(p))))
 		kick_idle_cpu();
 }
@@ -405,6 +413,7 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(mlsched_init)
 	u32 i;
 	s32 ret;
 
+	init_time = bpf_ktime_get_ns();
 	bpf_for(i, 0, nr_cpus) {
 		ret = scx_bpf_create_dsq(i, node_of(i));
 		if (ret) {

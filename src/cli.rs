@@ -74,6 +74,10 @@ pub struct RunOpts {
     #[arg(long)]
     pub partial: bool,
 
+    /// Test hook: make the BPF side exit with an error after this many ms.
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub debug_error_after_ms: u64,
+
     #[command(flatten, next_help_heading = "Libbpf Options")]
     pub libbpf: LibbpfOpts,
 }

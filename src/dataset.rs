@@ -216,6 +216,31 @@ mod tests {
         assert_eq!(ds.meta["dropped"], "0");
     }
 
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)))]
+
+        /// Fuzz target of the dataset reader: arbitrary text never panics.
+        #[test]
+        fn fuzz_dataset_text(text in "(#?[ -~\\n,]{0,80}\n){0,20}") {
+            let _ = parse(Path::new("f.csv"), &text);
+        }
+
+        /// A valid file with one cell replaced is read or refused with the
+        /// file name, never panics.
+        #[test]
+        fn fuzz_dataset_cell(col in 0..NR_FEATURES + 1, cell in "[-+0-9a-zA-Z. ]{0,24}") {
+            let mut row = vec!["1".to_string(); NR_FEATURES + 1];
+            row[col] = cell;
+            match parse(Path::new("f.csv"), &text_with_row(&row.join(","))) {
+                Ok(d) => prop_assert_eq!(d.len(), 1),
+                Err(e) => prop_assert!(e.to_string().starts_with("f.csv"), "{}", e),
+            }
+        }
+    }
+
     fn err(text: &str) -> String {
         parse(Path::new("d.csv"), text).unwrap_err().to_string()
     }

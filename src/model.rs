@@ -339,6 +339,40 @@ pub mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)))]
+
+        /// Fuzz target of the model loader: arbitrary bytes never panic.
+        #[test]
+        fn fuzz_model_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let d = tempfile::tempdir().unwrap();
+            let p = d.path().join("m.json");
+            std::fs::write(&p, &bytes).unwrap();
+            let _ = Model::load(&p);
+        }
+
+        /// Fuzz target of the model loader: a valid file with its nodes
+        /// mutated either loads (and then walks every input to a leaf within
+        /// the depth bound) or is refused, never panics.
+        #[test]
+        fn fuzz_model_nodes(nodes in proptest::collection::vec(
+                (-2i32..30, any::<i64>(), 0u32..40, 0u32..40, 0u8..3), 1..40),
+            x in proptest::collection::vec(-5i64..5, NR_FEATURES)) {
+            let mut m = tiny();
+            m.nodes = nodes.into_iter()
+                .map(|(feature, threshold, left, right, verdict)| Node { feature, threshold, left, right, verdict })
+                .collect();
+            let text = serde_json::to_string(&m).unwrap();
+            let d = tempfile::tempdir().unwrap();
+            let p = d.path().join("m.json");
+            std::fs::write(&p, text).unwrap();
+            if let Ok(loaded) = Model::load(&p) {
+                let v: FeatureVec = x.try_into().unwrap();
+                let _ = loaded.predict(&v);
+                prop_assert!(loaded.validate().unwrap() <= MAX_DEPTH);
+            }
+        }
+
         #[test]
         fn int_threshold_matches_float_compare(split in -1.0e6f64..1.0e6, x in -2_000_000i64..2_000_000) {
             let t = int_threshold(split).unwrap();

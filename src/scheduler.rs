@@ -97,6 +97,7 @@ impl<'a> Scheduler<'a> {
         rodata.slice_ns = opts.slice_us * 1000;
         rodata.migration_cost_ns = opts.migration_cost_us * 1000;
         rodata.cache_nice_tries = opts.cache_nice_tries;
+        rodata.debug_error_after_ns = opts.debug_error_after_ms * 1_000_000;
         rodata.nr_cpus = *NR_CPU_IDS as u32;
         rodata.nr_llcs = map.nr_llcs as u32;
         for (cpu, (llc, node)) in map.llc.iter().zip(&map.node).enumerate() {

@@ -367,3 +367,50 @@ mod linfa_patch {
         }
     }
 }
+
+#[cfg(test)]
+mod shipped {
+    use super::*;
+    use std::path::Path;
+
+    /// The shipped model (model/default.json) is what linfa predicts, row for
+    /// row, on every shipped dataset: retrain with the model's recorded
+    /// settings and compare the flat integer tree with linfa's tree.
+    #[test]
+    fn shipped_model_agrees_with_linfa_on_every_shipped_row() {
+        let top = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let model = Model::load(&top.join("model/default.json")).expect("model/default.json is shipped");
+        let t = &model.training;
+        let o = TrainOpts {
+            datasets: t.datasets.iter().map(|d| top.join(d)).collect(),
+            holdout: vec![],
+            out: PathBuf::new(),
+            max_depth: t.max_depth as u64,
+            min_samples_leaf: t.min_samples_leaf,
+            class_weight: if t.class_weight == "none" { ClassWeight::None } else { ClassWeight::Balanced },
+            test_fraction: 0.2,
+            folds: 0,
+            seed: t.seed,
+        };
+        let (x, y, _) = load_all(&o.datasets).unwrap();
+        let (train, _) = stratified_split(&y, o.test_fraction, o.seed);
+        let tree = fit(&x, &y, &train, &o).unwrap();
+        let mut files: Vec<_> = std::fs::read_dir(top.join("datasets")).unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+            .collect();
+        files.sort();
+        assert!(files.len() >= 2, "datasets/ ships at least two datasets");
+        let mut rows = 0;
+        for f in files {
+            let d = dataset::read(&f).unwrap();
+            let all: Vec<usize> = (0..d.len()).collect();
+            let linfa = predict(&tree, &d.x, &all);
+            for (i, v) in d.x.iter().enumerate() {
+                assert_eq!(model.predict(v), linfa[i], "{}: row {i}", f.display());
+            }
+            rows += d.len();
+        }
+        assert!(rows > 1000, "only {rows} shipped rows");
+    }
+}
