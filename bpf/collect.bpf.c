@@ -106,19 +106,31 @@ struct cfs_rq___old {
 	u64 min_vruntime;
 } __attribute__((preserve_access_index));
 
+/* avg_vruntime_weight() of kernel/sched/fair.c (7.3). */
+static s64 eevdf_weight(u64 w, u32 shift)
+{
+	if (shift) {
+		w >>= shift;
+		if (w < 2)
+			w = 2;
+	}
+	return w;
+}
+
 /*
- * !entity_eligible(cfs_rq, &p->se): EEVDF's lag test, as in
- * kernel/sched/fair.c vruntime_eligible() (the current entity counts too).
+ * !vruntime_eligible(cfs_rq, p->se.vruntime) of kernel/sched/fair.c (7.3):
+ * lag >= 0 <=> sum_w_vruntime (+ curr) >= key * sum_weight (+ curr), with
+ * weights from se->h_load.  The kernel compares in 128 bits; on a 64-bit
+ * overflow the sign of key decides, as in its non-int128 variant.
+ * Kernels before the rename use avg_vruntime/avg_load/min_vruntime.
  */
 static bool task_ineligible(struct task_struct *p, struct cfs_rq *cfs_rq)
 {
 	struct cfs_rq___old *old = (void *)cfs_rq;
 	struct sched_entity *curr;
-	s64 avg, load, key, base;
+	s64 avg, load, key, base, lim;
 	u32 shift = 0;
 
-	if (!cfs_rq)
-		return false;
 	if (bpf_core_field_exists(cfs_rq->sum_w_vruntime)) {
 		avg = BPF_CORE_READ(cfs_rq, sum_w_vruntime);
 		load = BPF_CORE_READ(cfs_rq, sum_weight);
@@ -134,24 +146,20 @@ static bool task_ineligible(struct task_struct *p, struct cfs_rq *cfs_rq)
 	}
 	curr = BPF_CORE_READ(cfs_rq, curr);
 	if (curr && BPF_CORE_READ(curr, on_rq)) {
-		s64 w = (BPF_CORE_READ(curr, load.weight) >> 10) >> shift;
+		s64 w = eevdf_weight(bpf_core_field_exists(curr->h_load) ?
+				     BPF_CORE_READ(curr, h_load.weight) :
+				     BPF_CORE_READ(curr, load.weight) >> 10, shift);
 
 		avg += (s64)(BPF_CORE_READ(curr, vruntime) - base) * w;
 		load += w;
 	}
 	key = (s64)(BPF_CORE_READ(p, se.vruntime) - base);
+	if (key == 0 || load <= 0)
+		return avg < 0;
+	lim = 0x7fffffffffffffffLL / load;
+	if (key > lim || key < -lim)
+		return key > 0;
 	return avg < key * load;
-}
-
-/*
- * nr_queued of the dst cfs_rq.  The kernel looks at the task group's cfs_rq
- * on dst; this reads the root one, which is the same for tasks of the root
- * group (the VM test bed runs no cgroups).  Newer kernels keep the group's
- * cfs_rqs in a per-CPU pointer, which needs __per_cpu_offset to follow.
- */
-static u32 dst_cfs_queued(struct rq *dst_rq)
-{
-	return BPF_CORE_READ(dst_rq, cfs.nr_queued);
 }
 
 SEC("kprobe/can_migrate_task")
@@ -182,8 +190,8 @@ int BPF_KPROBE(can_migrate_task_entry, struct task_struct *p, struct lb_env *env
 	__builtin_memset(&st->row, 0, sizeof(st->row));
 	st->row.src_cpu = src;
 	st->row.dst_cpu = dst;
-	if (bpf_core_field_exists(src_rq->nr_numa_running))
-		st->row.f[FEAT_src_non_pref_nr] = (s64)BPF_CORE_READ(src_rq, nr_numa_running) -
+	if (bpf_core_field_exists(src_rq->nr_preferred_running))
+		st->row.f[FEAT_src_non_pref_nr] = (s64)BPF_CORE_READ(src_rq, nr_running) -
 						  (s64)BPF_CORE_READ(src_rq, nr_preferred_running);
 	delta = (s64)(BPF_CORE_READ(src_rq, clock_task) - BPF_CORE_READ(p, se.exec_start));
 	st->row.f[FEAT_delta_hot] = delta < migration_cost_ns;
@@ -216,7 +224,8 @@ int BPF_KPROBE(can_migrate_task_entry, struct task_struct *p, struct lb_env *env
 	if (bpf_core_field_exists(p->se.sched_delayed))
 		st->row.f[FEAT_sched_delayed] = BPF_CORE_READ(p, se.sched_delayed) != 0;
 	st->row.f[FEAT_balance_failed_any] = BPF_CORE_READ(sd, nr_balance_failed) > 0;
-	st->row.f[FEAT_ineligible] = dst_cfs_queued(dst_rq) > 0 && task_ineligible(p, cfs_rq);
+	st->row.f[FEAT_ineligible] = BPF_CORE_READ(dst_rq, cfs.h_nr_queued) > 0 &&
+				     task_ineligible(p, &src_rq->cfs);
 	st->row.f[FEAT_active_lb] = (BPF_CORE_READ(env, flags) & LBF_ACTIVE_LB) != 0;
 	st->valid = 1;
 	return 0;
