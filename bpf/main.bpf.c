@@ -260,8 +260,12 @@ void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 	s32 cpu = scx_bpf_task_cpu(p);
 	u64 vtime = p->scx.dsq_vtime;
 
-	/* A task that slept long gets at most one slice of credit. */
-	if ((s64)(vtime - (vtime_now - slice_ns)) < 0)
+	/*
+	 * A task waking from a long sleep gets at most one slice of credit.
+	 * Only on wakeup: a preempted task keeps its vtime, or the weight
+	 * ratio between runnable tasks would be lost.
+	 */
+	if ((enq_flags & SCX_ENQ_WAKEUP) && (s64)(vtime - (vtime_now - slice_ns)) < 0)
 		vtime = vtime_now - slice_ns;
 
 	if (p->nr_cpus_allowed == 1 || is_migration_disabled(p) || is_hot(p, scx_bpf_now())) {

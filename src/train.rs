@@ -42,7 +42,7 @@ pub struct TrainOpts {
     /// Minimum (weighted) samples in a leaf.
     #[arg(long, default_value_t = 1.0)]
     pub min_samples_leaf: f32,
-    #[arg(long, value_enum, default_value_t = ClassWeight::Balanced)]
+    #[arg(long, value_enum, default_value_t = ClassWeight::None)]
     pub class_weight: ClassWeight,
     /// Share of rows kept out of training for the test split.
     #[arg(long, default_value_t = 0.2)]
