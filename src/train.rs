@@ -208,19 +208,20 @@ pub fn run(o: &TrainOpts) -> Result<Model> {
         bail!("internal error: exported tree disagrees with linfa on row {i}");
     }
     println!("tree: depth {}, {} nodes", model.depth, model.nodes.len());
-    print_importance(&model);
+    print!("{}", importance_text(&model));
     model.save(&o.out)?;
     println!("model written to {}", o.out.display());
     Ok(model)
 }
 
-pub fn print_importance(m: &Model) {
+pub fn importance_text(m: &Model) -> String {
     let mut imp: Vec<(&String, f64)> = m.features.iter().zip(m.importance.iter().copied()).collect();
     imp.sort_by(|a, b| b.1.total_cmp(&a.1));
-    println!("feature importance:");
+    let mut out = String::from("feature importance:\n");
     for (name, v) in imp.iter().filter(|(_, v)| *v > 0.0) {
-        println!("  {name:<20} {v:.4}");
+        out.push_str(&format!("  {name:<20} {v:.4}\n"));
     }
+    out
 }
 
 #[cfg(test)]
