@@ -81,7 +81,18 @@ fn cmd_run(opts: &RunOpts) -> Result<()> {
     Ok(())
 }
 
-fn main() -> Result<()> {
+/// Errors end as one line (the anyhow chain), never a backtrace, and exit 1.
+fn main() -> std::process::ExitCode {
+    match real_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("scx_mlsched: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Result<()> {
     let cli = Cli::parse();
     match &cli.cmd {
         Command::Run(o) => {

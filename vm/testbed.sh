@@ -179,21 +179,36 @@ EOF
     fi
     local kvm_opt=(--disable-kvm)
     if [ "${SCX_MLSCHED_VM_KVM:-0}" = 1 ] && [ -w /dev/kvm ]; then kvm_opt=(); fi
-    local attempt
-    for attempt in 1 2; do
-        timeout "$tmo" vng -r "$vmlinuz" --cpus "$cpus" --memory "$mem" "${numa_opt[@]}" "${kvm_opt[@]}" \
-            --verbose --rwdir /var/tmp --rwdir "$PWD" --exec "$script" >"$out" 2>&1 || true
+    # Under TCG the guest now and then hangs during SMP bring-up (seen on
+    # these machines, about one boot in ten). A boot that has not reached
+    # the script within $boot_tmo seconds is killed and retried.
+    local attempt boot_tmo=${SCX_MLSCHED_BOOT_TIMEOUT:-180} vpid t
+    for attempt in 1 2 3; do
+        : >"$out"
+        setsid timeout "$tmo" vng -r "$vmlinuz" --cpus "$cpus" --memory "$mem" "${numa_opt[@]}" "${kvm_opt[@]}" \
+            --verbose --rwdir /var/tmp --rwdir "$PWD" --exec "$script" >"$out" 2>&1 &
+        vpid=$!
+        t=0
+        while kill -0 "$vpid" 2>/dev/null && ! grep -aq '__GUEST_BEGIN__' "$out"; do
+            sleep 1; t=$((t + 1))
+            if [ "$t" -ge "$boot_tmo" ]; then
+                log "guest did not boot within ${boot_tmo}s (attempt $attempt); retrying"
+                kill -- -"$vpid" 2>/dev/null || true    # its own session: vng, qemu, virtiofsd
+                break
+            fi
+        done
+        wait "$vpid" 2>/dev/null || true
         if [ ${#kvm_opt[@]} -eq 0 ] && grep -aq 'KVM internal error\|emulation failure\|Could not access KVM' "$out"; then
             log "KVM failed to run the guest; retrying under software emulation (TCG)"
             kvm_opt=(--disable-kvm); continue
         fi
-        break
+        grep -aq '__GUEST_BEGIN__' "$out" && break
     done
     # Guest output is interleaved with kernel log lines ("[   1.23] ...").
-    sed -n '/__GUEST_BEGIN__/,$p' "$out" | sed 1d | grep -av '^\[ *[0-9]' | grep -av '^__GUEST_RC='
+    sed -n '/__GUEST_BEGIN__/,$p' "$out" | sed 1d | grep -av '^\[ *[0-9]' | grep -av '^__GUEST_RC='  || true
     cp "$out" "$CACHE/last-guest.log"
     local rc
-    rc=$(grep -ao '__GUEST_RC=[0-9]*' "$out" | tail -1 | cut -d= -f2)
+    rc=$(grep -ao '__GUEST_RC=[0-9]*' "$out" | tail -1 | cut -d= -f2 || true)
     if [ -z "$rc" ]; then
         log "the guest did not report a status (timeout after ${tmo}s or crash); last lines of its console:"
         tail -20 "$out" >&2
