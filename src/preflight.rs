@@ -57,7 +57,7 @@ pub fn check_can_run(root: &Path, euid: u32) -> Result<()> {
     match read_state(root) {
         ExtState::Unsupported => bail!(
             "this kernel has no sched_ext: {} is missing ({}); \
-             run `vm/testbed.sh` or `bench/demo.sh` to try scx_mlsched in a VM",
+             `scripts/run` in the scx_mlsched repository runs it in a VM instead",
             root.display(),
             kernel_config_hint()
         ),
