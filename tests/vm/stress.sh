@@ -13,7 +13,7 @@ timeout --preserve-status 45 "$BIN" run --stats 10 >/tmp/sched.log 2>&1 &
 pid=$!
 wait_ops mlsched 20 && seen=$(ext_ops) || seen=""
 # --monitor prints the running instance's stats without loading anything
-mon=$(timeout --preserve-status 6 "$BIN" run --monitor 2 2>&1)
+mon=$(timeout --preserve-status 15 "$BIN" run --monitor 1 2>&1)
 wait "$pid"; rc=$?
 wait "$spid"; src=$?
 cat /tmp/sched.log
