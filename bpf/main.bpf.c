@@ -344,36 +344,12 @@ static bool consume(u64 dsq, u32 stat)
 	return true;
 }
 
-/* @p's vtime including the run in progress (stopping() has not charged it yet). */
-static u64 vtime_with_current_run(struct task_struct *p)
-{
-	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
-	u64 vtime = p->scx.dsq_vtime;
-
-	if (tctx && tctx->started)
-		vtime += (scx_bpf_now() - tctx->started) * 100 / (p->scx.weight ? p->scx.weight : 1);
-	return vtime;
-}
-
 void BPF_STRUCT_OPS(mlsched_dispatch, s32 cpu, struct task_struct *prev)
 {
 	u64 shared = llc_dsq(cpu);
 	struct task_struct *mine = __COMPAT_scx_bpf_dsq_peek(cpu);
 	struct task_struct *ours = __COMPAT_scx_bpf_dsq_peek(shared);
 	bool shared_first = ours && (!mine || (s64)(ours->scx.dsq_vtime - mine->scx.dsq_vtime) < 0);
-	struct task_struct *head = shared_first ? ours : mine;
-
-	/*
-	 * prev is not in any DSQ yet (it is enqueued after this returns), so
-	 * compare it here: if it still wants the CPU and its vtime is not
-	 * behind the best queued task, it goes on.  Without this, two tasks
-	 * sharing a CPU strictly alternate whatever their weights.
-	 */
-	if (prev && (prev->scx.flags & SCX_TASK_QUEUED) &&
-	    (!head || (s64)(vtime_with_current_run(prev) - head->scx.dsq_vtime) <= 0)) {
-		prev->scx.slice = slice_ns;
-		return;
-	}
 
 	if (shared_first) {
 		if (consume(shared, STAT_DISPATCH_LLC_DSQ) || consume(cpu, STAT_DISPATCH_CPU_DSQ))
