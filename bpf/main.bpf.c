@@ -14,8 +14,9 @@
  *     DSQ; with both empty it steals from other CPUs' DSQs and other LLCs.
  *   - tick: a busy CPU with queued work kicks an idle CPU so that it tries to
  *     steal (the periodic balance of the fair class).
- * Vtime advances by runtime * 100 / weight, so nice levels get CPU in the
- * ratio of their weights.
+ * Vtime advances by runtime * 100 / weight and orders the queues.  Known
+ * gap: dispatch runs before prev is re-enqueued, so two tasks sharing one
+ * CPU alternate whatever their weights (tests/vm/KNOWN_FAILING).
  *
  * Why: every candidate migration passes through can_migrate(p, src, dst),
  * the counterpart of the kernel's can_migrate_task().  It computes the
