@@ -56,6 +56,7 @@ static u64 init_time;
 static u64 vtime_now;
 
 struct mls_task_ctx {
+	u64 enq_at;		/* when the task was last queued (ns) */
 	u64 last_stop;		/* when the task last stopped running (ns) */
 	u64 started;		/* when it last started running (ns) */
 };
@@ -269,6 +270,10 @@ void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 	if ((enq_flags & SCX_ENQ_WAKEUP) && (s64)(vtime - (vtime_now - slice_ns)) < 0)
 		vtime = vtime_now - slice_ns;
 
+	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
+
+	if (tctx)
+		tctx->enq_at = scx_bpf_now();
 	if (p->nr_cpus_allowed == 1 || is_migration_disabled(p) || is_hot(p, scx_bpf_now())) {
 		scx_bpf_dsq_insert_vtime(p, cpu, slice_ns, vtime, enq_flags);
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
@@ -345,12 +350,33 @@ static bool consume(u64 dsq, u32 stat)
 	return true;
 }
 
+/*
+ * A queued task that waited longer than this is served first, whatever the
+ * vtimes say: vtimes of different queues can drift apart (a sleeper is
+ * clamped to the global vtime_now), and the kernel ejects a scheduler that
+ * leaves a runnable task waiting for 30 s.
+ */
+#define STARVATION_NS	(100ULL * 1000 * 1000)
+
+static bool waited_too_long(struct task_struct *p, u64 now)
+{
+	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
+
+	return tctx && tctx->enq_at && now - tctx->enq_at > STARVATION_NS;
+}
+
 void BPF_STRUCT_OPS(mlsched_dispatch, s32 cpu, struct task_struct *prev)
 {
 	u64 shared = llc_dsq(cpu);
 	struct task_struct *mine = __COMPAT_scx_bpf_dsq_peek(cpu);
 	struct task_struct *ours = __COMPAT_scx_bpf_dsq_peek(shared);
 	bool shared_first = ours && (!mine || (s64)(ours->scx.dsq_vtime - mine->scx.dsq_vtime) < 0);
+	u64 now = scx_bpf_now();
+
+	if (mine && waited_too_long(mine, now))
+		shared_first = false;
+	else if (ours && waited_too_long(ours, now))
+		shared_first = true;
 
 	if (shared_first) {
 		if (consume(shared, STAT_DISPATCH_LLC_DSQ) || consume(cpu, STAT_DISPATCH_CPU_DSQ))
