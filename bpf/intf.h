@@ -61,6 +61,7 @@ enum stat_idx {
 	STAT_DISPATCH_STOLEN,	/* moved from another CPU's or LLC's DSQ */
 	STAT_STEAL_FAILED,	/* a steal scan found nothing it may take */
 	STAT_KICKS,		/* idle CPUs kicked to pull work */
+	STAT_KEEP_PREV,		/* prev went on: its vtime was not ahead of the queues */
 	STAT_MIG_BASE,		/* + enum mig_verdict: can_migrate() results */
 	NR_MLSCHED_STATS = STAT_MIG_BASE + NR_MIG_VERDICTS,
 };

@@ -14,9 +14,13 @@
  *     DSQ; with both empty it steals from other CPUs' DSQs and other LLCs.
  *   - tick: a busy CPU with queued work kicks an idle CPU so that it tries to
  *     steal (the periodic balance of the fair class).
- * Vtime advances by runtime * 100 / weight and orders the queues.  Known
- * gap: dispatch runs before prev is re-enqueued, so two tasks sharing one
- * CPU alternate whatever their weights (tests/vm/KNOWN_FAILING).
+ * Vtime advances by runtime * 100 / weight and orders the queues.  Every
+ * enqueue clamps a task's vtime to at most one slice behind vtime_now (the
+ * largest vtime that started running), so that no queue can drift far
+ * behind another and starve it.  Since dispatch runs before prev is
+ * re-enqueued, dispatch itself compares prev's vtime (with its current run)
+ * with the queue heads and lets prev go on while it is not ahead: that is
+ * what gives nice levels their weight ratio on a shared CPU.
  *
  * Why: every candidate migration passes through can_migrate(p, src, dst),
  * the counterpart of the kernel's can_migrate_task().  It computes the
@@ -244,6 +248,21 @@ s32 BPF_STRUCT_OPS(mlsched_select_cpu, struct task_struct *p, s32 prev_cpu, u64 
 	return prev_cpu;
 }
 
+/*
+ * A task's vtime as the queues see it: at most one slice behind vtime_now.
+ * A sleeper gets that much credit and no more; a task that ran little while
+ * others raced ahead (yielders, or tasks on a busy CPU while another CPU
+ * ran low-weight tasks) is brought up, so that queues cannot drift apart.
+ * Applied on every enqueue, not only wakeups: the drift seen without it
+ * starved a pinned ksoftirqd for 38 s behind preempted CPU hogs.
+ */
+static u64 vtime_clamped(struct task_struct *p, u64 vtime)
+{
+	u64 floor = vtime_now - slice_ns;
+
+	return time_before(vtime, floor) ? floor : vtime;
+}
+
 /* Wake one idle CPU so that it runs dispatch and tries to pull work. */
 static void kick_idle_cpu(void)
 {
@@ -260,16 +279,7 @@ static void kick_idle_cpu(void)
 void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	s32 cpu = scx_bpf_task_cpu(p);
-	u64 vtime = p->scx.dsq_vtime;
-
-	/*
-	 * A task waking from a long sleep gets at most one slice of credit.
-	 * Only on wakeup: a preempted task keeps its vtime, or the weight
-	 * ratio between runnable tasks would be lost.
-	 */
-	if ((enq_flags & SCX_ENQ_WAKEUP) && (s64)(vtime - (vtime_now - slice_ns)) < 0)
-		vtime = vtime_now - slice_ns;
-
+	u64 vtime = vtime_clamped(p, p->scx.dsq_vtime);
 	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
 
 	if (tctx)
@@ -365,18 +375,54 @@ static bool waited_too_long(struct task_struct *p, u64 now)
 	return tctx && tctx->enq_at && now - tctx->enq_at > STARVATION_NS;
 }
 
+/* Vtime advance of @used ns of run: weight 100 is nice 0; heavier tasks age slower. */
+static u64 vtime_delta(struct task_struct *p, u64 used)
+{
+	return used * 100 / (p->scx.weight ? p->scx.weight : 1);
+}
+
+/*
+ * @prev's vtime including the run that is still going on (ops.stopping has
+ * not charged it yet), clamped like a queued task's.
+ */
+static u64 prev_vtime(struct task_struct *prev, u64 now)
+{
+	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, prev, 0, 0);
+	u64 vtime = prev->scx.dsq_vtime;
+
+	if (tctx && tctx->started && now > tctx->started)
+		vtime += vtime_delta(prev, now - tctx->started);
+	return vtime_clamped(prev, vtime);
+}
+
 void BPF_STRUCT_OPS(mlsched_dispatch, s32 cpu, struct task_struct *prev)
 {
 	u64 shared = llc_dsq(cpu);
 	struct task_struct *mine = __COMPAT_scx_bpf_dsq_peek(cpu);
 	struct task_struct *ours = __COMPAT_scx_bpf_dsq_peek(shared);
-	bool shared_first = ours && (!mine || (s64)(ours->scx.dsq_vtime - mine->scx.dsq_vtime) < 0);
+	bool shared_first = ours && (!mine || time_before(ours->scx.dsq_vtime, mine->scx.dsq_vtime));
+	bool prev_queued = prev && (prev->scx.flags & SCX_TASK_QUEUED);
 	u64 now = scx_bpf_now();
 
-	if (mine && waited_too_long(mine, now))
+	if (mine && waited_too_long(mine, now)) {
 		shared_first = false;
-	else if (ours && waited_too_long(ours, now))
+	} else if (ours && waited_too_long(ours, now)) {
 		shared_first = true;
+	} else if (prev_queued && (mine || ours)) {
+		/*
+		 * prev's slice ran out, and it is not in any queue yet: it
+		 * goes on while its vtime is not ahead of the head that would
+		 * replace it.  Without this, two tasks sharing a CPU alternate
+		 * whatever their weights.
+		 */
+		struct task_struct *head = shared_first ? ours : mine;
+
+		if (head && !time_after(prev_vtime(prev, now), head->scx.dsq_vtime)) {
+			prev->scx.slice = slice_ns;
+			stat_inc(STAT_KEEP_PREV);
+			return;
+		}
+	}
 
 	if (shared_first) {
 		if (consume(shared, STAT_DISPATCH_LLC_DSQ) || consume(cpu, STAT_DISPATCH_CPU_DSQ))
@@ -391,7 +437,7 @@ void BPF_STRUCT_OPS(mlsched_dispatch, s32 cpu, struct task_struct *prev)
 		return;
 
 	/* Nothing else to run: let prev go on if it still wants the CPU. */
-	if (prev && (prev->scx.flags & SCX_TASK_QUEUED))
+	if (prev_queued)
 		prev->scx.slice = slice_ns;
 }
 
@@ -422,8 +468,7 @@ void BPF_STRUCT_OPS(mlsched_stopping, struct task_struct *p, bool runnable)
 	if (!tctx)
 		return;
 	used = tctx->started ? now - tctx->started : 0;
-	/* Weighted vtime: weight 100 is nice 0; heavier tasks age slower. */
-	p->scx.dsq_vtime += used * 100 / (p->scx.weight ? p->scx.weight : 1);
+	p->scx.dsq_vtime += vtime_delta(p, used);
 	tctx->last_stop = now;
 }
 

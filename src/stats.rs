@@ -31,6 +31,8 @@ pub struct Metrics {
     pub steal_failed: u64,
     #[stat(desc = "Idle CPUs kicked to pull work")]
     pub kicks: u64,
+    #[stat(desc = "Slices renewed for prev: its vtime was not ahead of the queue heads")]
+    pub keep_prev: u64,
     #[stat(desc = "can_migrate: allowed, task cold")]
     pub mig_allowed: u64,
     #[stat(desc = "can_migrate: allowed although hot, balancing failed too often")]
@@ -57,6 +59,7 @@ impl Metrics {
             dispatch_stolen: at(c::stat_idx_STAT_DISPATCH_STOLEN),
             steal_failed: at(c::stat_idx_STAT_STEAL_FAILED),
             kicks: at(c::stat_idx_STAT_KICKS),
+            keep_prev: at(c::stat_idx_STAT_KEEP_PREV),
             mig_allowed: mig(c::mig_verdict_MIG_ALLOWED),
             mig_allowed_fails: mig(c::mig_verdict_MIG_ALLOWED_FAILS),
             mig_deny_affinity: mig(c::mig_verdict_MIG_DENY_AFFINITY),
@@ -75,6 +78,7 @@ impl Metrics {
             dispatch_stolen: d(self.dispatch_stolen, rhs.dispatch_stolen),
             steal_failed: d(self.steal_failed, rhs.steal_failed),
             kicks: d(self.kicks, rhs.kicks),
+            keep_prev: d(self.keep_prev, rhs.keep_prev),
             mig_allowed: d(self.mig_allowed, rhs.mig_allowed),
             mig_allowed_fails: d(self.mig_allowed_fails, rhs.mig_allowed_fails),
             mig_deny_affinity: d(self.mig_deny_affinity, rhs.mig_deny_affinity),
@@ -87,12 +91,13 @@ impl Metrics {
     pub fn format<W: Write>(&self, w: &mut W) -> Result<()> {
         writeln!(
             w,
-            "[scx_mlsched] dispatch -> local: {} cpu: {} llc: {} stolen: {} | steal_failed: {} kicks: {} | \
+            "[scx_mlsched] dispatch -> local: {} cpu: {} llc: {} stolen: {} keep_prev: {} | steal_failed: {} kicks: {} | \
              can_migrate -> allow: {} allow_fails: {} hot: {} affinity: {} running: {} pinned: {}",
             self.dispatch_local,
             self.dispatch_cpu_dsq,
             self.dispatch_llc_dsq,
             self.dispatch_stolen,
+            self.keep_prev,
             self.steal_failed,
             self.kicks,
             self.mig_allowed,
