@@ -14,6 +14,7 @@ mod inspect;
 mod metrics;
 mod model;
 mod preflight;
+mod rng;
 mod scheduler;
 mod selftest;
 mod stats;

@@ -4,6 +4,7 @@
 
 use crate::bpf_intf as c;
 use crate::features::{FeatureVec, NR_FEATURES};
+use crate::rng::XorShift64Star;
 
 /// The boolean inputs of the kernel rule.
 const RULE_INPUTS: [u32; 5] = [
@@ -14,14 +15,6 @@ const RULE_INPUTS: [u32; 5] = [
     c::mlsched_feature_FEAT_extra_fails,
 ];
 
-/// xorshift64*: enough to spread test vectors, no dependency needed.
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-}
-
 pub fn vectors(random: usize, seed: u64) -> Vec<FeatureVec> {
     let mut out = Vec::new();
     for mask in 0..(1u32 << RULE_INPUTS.len()) {
@@ -31,12 +24,12 @@ pub fn vectors(random: usize, seed: u64) -> Vec<FeatureVec> {
         }
         out.push(v);
     }
-    let mut s = seed | 1;
+    let mut rng = XorShift64Star::new(seed);
     for _ in 0..random {
         let mut v = [0i64; NR_FEATURES];
         for x in v.iter_mut() {
             // mostly small values, sometimes large or negative ones
-            let r = next(&mut s);
+            let r = rng.next_u64();
             *x = match r % 4 {
                 0 => (r >> 8) as i64,
                 1 => -((r >> 40) as i64),

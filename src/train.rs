@@ -16,6 +16,7 @@ use crate::dataset::{self, Dataset};
 use crate::features::{FeatureVec, NR_FEATURES, SCHEMA};
 use crate::metrics::Metrics;
 use crate::model::{Model, ModelMetrics, TrainingInfo, MAX_DEPTH};
+use crate::rng::XorShift64Star;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ClassWeight {
@@ -55,14 +56,11 @@ pub struct TrainOpts {
     pub seed: u64,
 }
 
-/// Deterministic shuffle (xorshift64*; same seed, same split everywhere).
+/// Deterministic Fisher-Yates shuffle: same seed, same split everywhere.
 fn shuffle(v: &mut [usize], seed: u64) {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut rng = XorShift64Star::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     for i in (1..v.len()).rev() {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        let j = (s.wrapping_mul(0x2545_f491_4f6c_dd1d) % (i as u64 + 1)) as usize;
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         v.swap(i, j);
     }
 }

@@ -2,7 +2,12 @@
 # Each test gets the scx_mlsched binary as $1 and exits non-zero on failure.
 
 BIN=${1:?usage: $0 PATH_TO_scx_mlsched}
-fail() { echo "FAIL: $*"; exit 1; }
+# On failure, show the tail of the scheduler's log (tests write it to /tmp/sched.log).
+fail() {
+    echo "FAIL: $*"
+    [ -s /tmp/sched.log ] && { echo "--- tail of /tmp/sched.log"; tail -25 /tmp/sched.log; }
+    exit 1
+}
 ok() { echo "ok: $*"; }
 ext_state() { cat /sys/kernel/sched_ext/state; }
 ext_ops() { cat /sys/kernel/sched_ext/root/ops 2>/dev/null; }

@@ -1,0 +1,54 @@
+//! The one pseudo-random generator of the project: xorshift64*.
+//!
+//! Why hand-written and not `rand`: the train/test split and the folds must
+//! be the same on every machine and every crate version, because the shipped
+//! model's metrics (model/default.json) were measured on that split, and the
+//! selftest's vectors must be reproducible from a seed in a failure report.
+//! `rand`'s small generators do not promise a stable stream across releases.
+
+/// xorshift64* (Vigna 2016). The state must never be 0.
+pub struct XorShift64Star(u64);
+
+impl XorShift64Star {
+    /// A generator from any seed (0 is mapped to a valid state).
+    pub fn new(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let s = &mut self.0;
+        *s ^= *s >> 12;
+        *s ^= *s << 25;
+        *s ^= *s >> 27;
+        s.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_is_the_published_xorshift64_star() {
+        // First outputs for state 1, computed by the reference recurrence
+        // written out independently here.
+        let mut x: u64 = 1;
+        let mut want = Vec::new();
+        for _ in 0..4 {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            want.push(x.wrapping_mul(2685821657736338717));
+        }
+        let mut g = XorShift64Star::new(1);
+        let got: Vec<u64> = (0..4).map(|_| g.next_u64()).collect();
+        assert_eq!(got, want);
+        assert_ne!(got[0], got[1]);
+    }
+
+    #[test]
+    fn zero_seed_does_not_stick() {
+        let mut g = XorShift64Star::new(0);
+        assert_ne!(g.next_u64(), 0);
+    }
+}
