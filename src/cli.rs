@@ -106,13 +106,22 @@ mod tests {
     #[test]
     fn run_defaults_and_conflicts() {
         let cli = Cli::try_parse_from(["scx_mlsched", "run"]).unwrap();
-        let Command::Run(o) = cli.cmd else { panic!("not run") };
-        assert_eq!((o.slice_us, o.migration_cost_us, o.verbose, o.partial), (3000, 500, 0, false));
-        assert!(Cli::try_parse_from(["scx_mlsched", "run", "--stats", "1", "--monitor", "1"]).is_err());
+        let Command::Run(o) = cli.cmd else {
+            panic!("not run")
+        };
+        assert_eq!(
+            (o.slice_us, o.migration_cost_us, o.verbose, o.partial),
+            (3000, 500, 0, false)
+        );
+        assert!(
+            Cli::try_parse_from(["scx_mlsched", "run", "--stats", "1", "--monitor", "1"]).is_err()
+        );
         assert!(Cli::try_parse_from(["scx_mlsched", "run", "--slice-us", "0"]).is_err());
         assert!(Cli::try_parse_from(["scx_mlsched"]).is_err());
         let cli = Cli::try_parse_from(["scx_mlsched", "run", "-vv", "--partial"]).unwrap();
-        let Command::Run(o) = cli.cmd else { panic!("not run") };
+        let Command::Run(o) = cli.cmd else {
+            panic!("not run")
+        };
         assert_eq!((o.verbose, o.partial), (2, true));
     }
 }

@@ -63,10 +63,15 @@ pub fn decode(data: &[u8]) -> Option<(FeatureVec, bool)> {
 
 fn check_traceable() -> Result<()> {
     let syms = std::fs::read_to_string("/proc/kallsyms").context("reading /proc/kallsyms")?;
-    if !syms.lines().any(|l| l.split_whitespace().nth(2) == Some(TRACED_FN)) {
+    if !syms
+        .lines()
+        .any(|l| l.split_whitespace().nth(2) == Some(TRACED_FN))
+    {
         bail!("{TRACED_FN} cannot be traced on this kernel: it is not in /proc/kallsyms (inlined, or a kernel without it)");
     }
-    if !Path::new("/sys/kernel/tracing/kprobe_events").exists() && !Path::new("/sys/kernel/debug/tracing/kprobe_events").exists() {
+    if !Path::new("/sys/kernel/tracing/kprobe_events").exists()
+        && !Path::new("/sys/kernel/debug/tracing/kprobe_events").exists()
+    {
         warn!("no kprobe_events in tracefs: the kernel may lack CONFIG_KPROBES");
     }
     Ok(())
@@ -83,7 +88,11 @@ fn sum_counter(map: &impl MapCore, idx: u32) -> u64 {
     map.lookup_percpu(&idx.to_ne_bytes(), MapFlags::ANY)
         .ok()
         .flatten()
-        .map(|v| v.iter().map(|b| u64::from_ne_bytes(b[..8].try_into().unwrap())).sum())
+        .map(|v| {
+            v.iter()
+                .map(|b| u64::from_ne_bytes(b[..8].try_into().unwrap()))
+                .sum()
+        })
         .unwrap_or(0)
 }
 
@@ -91,7 +100,8 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
     if preflight::euid() != 0 {
         bail!("collect must run as root (it attaches kprobes); try sudo");
     }
-    if let ExtState::Busy { ops, .. } = preflight::read_state(Path::new(preflight::SYSFS_SCHED_EXT)) {
+    if let ExtState::Busy { ops, .. } = preflight::read_state(Path::new(preflight::SYSFS_SCHED_EXT))
+    {
         bail!("a sched_ext scheduler is attached ({ops}): the fair-class balancer does not run, so there is nothing to record; stop it first");
     }
     check_traceable()?;
@@ -99,7 +109,9 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
     let topo = Topology::new().context("reading the CPU topology")?;
     let mut open_object = MaybeUninit::uninit();
     let builder = CollectSkelBuilder::default();
-    let mut open = builder.open(&mut open_object).context("opening the collector BPF object")?;
+    let mut open = builder
+        .open(&mut open_object)
+        .context("opening the collector BPF object")?;
     let rodata = open.maps.rodata_data.as_mut().unwrap();
     rodata.migration_cost_ns = migration_cost_ns();
     rodata.nr_nodes = topo.nodes.len().max(1) as u32;
@@ -109,9 +121,13 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
         }
     }
     let mut skel = open.load().context("loading the collector BPF programs")?;
-    skel.attach().with_context(|| format!("attaching kprobes to {TRACED_FN} (is CONFIG_KPROBES set?)"))?;
+    skel.attach()
+        .with_context(|| format!("attaching kprobes to {TRACED_FN} (is CONFIG_KPROBES set?)"))?;
 
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let mut writer = dataset::Writer::create(
         &o.out,
         &[
@@ -124,8 +140,15 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
         ],
     )?;
 
-    let pb = if o.quiet { ProgressBar::hidden() } else { ProgressBar::new(o.duration) };
-    pb.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len}s {msg}").unwrap());
+    let pb = if o.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(o.duration)
+    };
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len}s {msg}")
+            .unwrap(),
+    );
     let mut rows = Vec::<(FeatureVec, bool)>::new();
     let rows_ptr: *mut Vec<(FeatureVec, bool)> = &mut rows;
     let mut rb = RingBufferBuilder::new();
@@ -154,18 +177,31 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
         }
         let secs = start.elapsed().as_secs_f64().max(0.001);
         pb.set_position(start.elapsed().as_secs().min(o.duration));
-        pb.set_message(format!("{written} rows, {:.0} rows/s", written as f64 / secs));
+        pb.set_message(format!(
+            "{written} rows, {:.0} rows/s",
+            written as f64 / secs
+        ));
     }
     pb.finish_and_clear();
     drop(rb);
     let dropped = sum_counter(&skel.maps.counters, 0);
     let unpaired = sum_counter(&skel.maps.counters, 1);
-    let path = writer.finish(&[("dropped", dropped.to_string()), ("unpaired_returns", unpaired.to_string())])?;
-    info!("{written} rows written to {} in {:.1}s", path.display(), start.elapsed().as_secs_f64());
+    let path = writer.finish(&[
+        ("dropped", dropped.to_string()),
+        ("unpaired_returns", unpaired.to_string()),
+    ])?;
+    info!(
+        "{written} rows written to {} in {:.1}s",
+        path.display(),
+        start.elapsed().as_secs_f64()
+    );
     if dropped > 0 {
         warn!("{dropped} rows were dropped (ring buffer full); they are counted in the dataset trailer");
     }
-    println!("collect: {written} rows, {dropped} dropped, {unpaired} unpaired returns -> {}", path.display());
+    println!(
+        "collect: {written} rows, {dropped} dropped, {unpaired} unpaired returns -> {}",
+        path.display()
+    );
     Ok(())
 }
 
@@ -175,7 +211,9 @@ mod tests {
 
     #[test]
     fn decode_reads_features_then_label() {
-        let mut raw: Vec<u8> = (0..NR_FEATURES as i64).flat_map(|i| (i - 3).to_ne_bytes()).collect();
+        let mut raw: Vec<u8> = (0..NR_FEATURES as i64)
+            .flat_map(|i| (i - 3).to_ne_bytes())
+            .collect();
         raw.extend_from_slice(&1i64.to_ne_bytes());
         raw.extend_from_slice(&[0u8; 8]); // src/dst cpu
         let (v, l) = decode(&raw).unwrap();

@@ -46,7 +46,11 @@ impl Dataset {
 
 /// The header row this build writes and expects.
 pub fn header() -> Vec<String> {
-    SCHEMA.names().map(str::to_string).chain([LABEL.to_string()]).collect()
+    SCHEMA
+        .names()
+        .map(str::to_string)
+        .chain([LABEL.to_string()])
+        .collect()
 }
 
 pub struct Writer {
@@ -68,18 +72,29 @@ impl Writer {
         }
         let mut out = csv::Writer::from_writer(f);
         out.write_record(header())?;
-        Ok(Self { out, file: path.to_path_buf(), rows: 0 })
+        Ok(Self {
+            out,
+            file: path.to_path_buf(),
+            rows: 0,
+        })
     }
 
     pub fn write(&mut self, x: &FeatureVec, label: bool) -> Result<()> {
-        self.out.write_record(x.iter().map(|v| v.to_string()).chain([(label as u8).to_string()]))?;
+        self.out.write_record(
+            x.iter()
+                .map(|v| v.to_string())
+                .chain([(label as u8).to_string()]),
+        )?;
         self.rows += 1;
         Ok(())
     }
 
     /// Flush and append the trailer (`# key: value` lines after the rows).
     pub fn finish(self, trailer: &[(&str, String)]) -> Result<PathBuf> {
-        let mut f = self.out.into_inner().map_err(|e| anyhow!("flushing {}: {e}", self.file.display()))?;
+        let mut f = self
+            .out
+            .into_inner()
+            .map_err(|e| anyhow!("flushing {}: {e}", self.file.display()))?;
         writeln!(f, "# rows: {}", self.rows)?;
         for (k, v) in trailer {
             writeln!(f, "# {k}: {v}")?;
@@ -90,7 +105,8 @@ impl Writer {
 
 /// Read and validate a dataset written by [`Writer`].
 pub fn read(path: &Path) -> Result<Dataset> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     parse(path, &text)
 }
 
@@ -131,7 +147,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Dataset> {
         .map(|(i, _)| i as u64 + 1)
         .collect();
     let line_of = |r: &csv::StringRecord| {
-        r.position().and_then(|pos| lines.get(pos.record() as usize)).copied().unwrap_or(0)
+        r.position()
+            .and_then(|pos| lines.get(pos.record() as usize))
+            .copied()
+            .unwrap_or(0)
     };
     let mut rdr = csv::ReaderBuilder::new()
         .comment(Some(b'#'))
@@ -145,7 +164,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Dataset> {
         Some(r) => r.with_context(|| format!("{p}: unreadable header"))?,
     };
     if head.iter().collect::<Vec<_>>() != want {
-        bail!("{p}:{}: header does not match the schema: expected {}", line_of(&head), want.join(","));
+        bail!(
+            "{p}:{}: header does not match the schema: expected {}",
+            line_of(&head),
+            want.join(",")
+        );
     }
 
     let (mut x, mut y) = (Vec::new(), Vec::new());
@@ -153,7 +176,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Dataset> {
         let rec = rec.with_context(|| format!("{p}: unreadable row"))?;
         let line = line_of(&rec);
         if rec.len() != NR_FEATURES + 1 {
-            bail!("{p}:{line}: {} columns, expected {}", rec.len(), NR_FEATURES + 1);
+            bail!(
+                "{p}:{line}: {} columns, expected {}",
+                rec.len(),
+                NR_FEATURES + 1
+            );
         }
         let mut v = [0i64; NR_FEATURES];
         for (i, field) in rec.iter().enumerate() {
@@ -180,7 +207,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Dataset> {
     if y.is_empty() {
         bail!("{p}: no rows");
     }
-    Ok(Dataset { path: path.to_path_buf(), meta, x, y })
+    Ok(Dataset {
+        path: path.to_path_buf(),
+        meta,
+        x,
+        y,
+    })
 }
 
 #[cfg(test)]
@@ -190,7 +222,11 @@ mod tests {
     fn sample(rows: &[(FeatureVec, bool)]) -> (tempfile::TempDir, PathBuf) {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("sub/a.csv");
-        let mut w = Writer::create(&path, &[("workload", "unit".into()), ("kernel", "test".into())]).unwrap();
+        let mut w = Writer::create(
+            &path,
+            &[("workload", "unit".into()), ("kernel", "test".into())],
+        )
+        .unwrap();
         for (x, l) in rows {
             w.write(x, *l).unwrap();
         }
@@ -199,7 +235,11 @@ mod tests {
     }
 
     fn text_with_row(row: &str) -> String {
-        format!("# {MAGIC}\n# schema: {}\n{}\n{row}\n", SCHEMA.hash_hex(), header().join(","))
+        format!(
+            "# {MAGIC}\n# schema: {}\n{}\n{row}\n",
+            SCHEMA.hash_hex(),
+            header().join(",")
+        )
     }
 
     #[test]
@@ -252,7 +292,11 @@ mod tests {
         assert!(err("").contains("empty"));
         assert!(err("a,b\n1,2\n").contains("not an scx_mlsched dataset"));
         let wrong = format!("# {MAGIC}\n# schema: 0123\n");
-        assert!(err(&wrong).contains("schema 0123 differs"), "{}", err(&wrong));
+        assert!(
+            err(&wrong).contains("schema 0123 differs"),
+            "{}",
+            err(&wrong)
+        );
         let e = err(&text_with_row(&vec!["0"; NR_FEATURES].join(",")));
         assert!(e.contains("d.csv:4:") && e.contains("columns"), "{e}");
         let e = err(&text_with_row(&vec!["0"; NR_FEATURES + 2].join(",")));
@@ -260,7 +304,10 @@ mod tests {
         let mut nan = vec!["0"; NR_FEATURES + 1];
         nan[2] = "NaN";
         let e = err(&text_with_row(&nan.join(",")));
-        assert!(e.contains("d.csv:4:") && e.contains("idle_type") && e.contains("not an integer"), "{e}");
+        assert!(
+            e.contains("d.csv:4:") && e.contains("idle_type") && e.contains("not an integer"),
+            "{e}"
+        );
         nan[2] = "inf";
         assert!(err(&text_with_row(&nan.join(","))).contains("not an integer"));
         nan[2] = "9007199254740993";
@@ -270,9 +317,16 @@ mod tests {
         let mut lab = vec!["0"; NR_FEATURES + 1];
         lab[NR_FEATURES] = "2";
         assert!(err(&text_with_row(&lab.join(","))).contains("label 2"));
-        let e = err(&format!("# {MAGIC}\n# schema: {}\nx,y\n", SCHEMA.hash_hex()));
+        let e = err(&format!(
+            "# {MAGIC}\n# schema: {}\nx,y\n",
+            SCHEMA.hash_hex()
+        ));
         assert!(e.contains("d.csv:3:") && e.contains("header"), "{e}");
-        let e = err(&format!("# {MAGIC}\n# schema: {}\n{}\n", SCHEMA.hash_hex(), header().join(",")));
+        let e = err(&format!(
+            "# {MAGIC}\n# schema: {}\n{}\n",
+            SCHEMA.hash_hex(),
+            header().join(",")
+        ));
         assert!(e.contains("no rows"), "{e}");
     }
 }

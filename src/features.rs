@@ -37,7 +37,9 @@ pub struct Schema {
 
 /// FNV-1a, 64 bit: stable across platforms and Rust versions (std's hasher is not).
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Split "a, b, \"c, d\"" at top-level commas.
@@ -59,16 +61,28 @@ pub fn parse(def: &str) -> Result<Schema> {
     let mut canon = String::new();
     for (i, line) in def.lines().enumerate() {
         let line = line.trim();
-        let Some(body) = line.strip_prefix("FEATURE(") else { continue };
+        let Some(body) = line.strip_prefix("FEATURE(") else {
+            continue;
+        };
         let Some(body) = body.strip_suffix(')') else {
-            bail!("features.def line {}: FEATURE( without closing parenthesis", i + 1);
+            bail!(
+                "features.def line {}: FEATURE( without closing parenthesis",
+                i + 1
+            );
         };
         let args = split_args(body);
         if args.len() != 4 || args[0].is_empty() {
-            bail!("features.def line {}: expected FEATURE(name, unit, \"collector\", \"scheduler\")", i + 1);
+            bail!(
+                "features.def line {}: expected FEATURE(name, unit, \"collector\", \"scheduler\")",
+                i + 1
+            );
         }
         if features.iter().any(|f: &Feature| f.name == args[0]) {
-            bail!("features.def line {}: feature {} defined twice", i + 1, args[0]);
+            bail!(
+                "features.def line {}: feature {} defined twice",
+                i + 1,
+                args[0]
+            );
         }
         canon.push_str(&line.split_whitespace().collect::<Vec<_>>().join(" "));
         canon.push('\n');
@@ -82,13 +96,20 @@ pub fn parse(def: &str) -> Result<Schema> {
     if features.is_empty() {
         bail!("features.def defines no FEATURE");
     }
-    Ok(Schema { features, hash: fnv1a64(canon.as_bytes()) })
+    Ok(Schema {
+        features,
+        hash: fnv1a64(canon.as_bytes()),
+    })
 }
 
 /// The schema this binary was built with.
 pub static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
     let s = parse(DEF).expect("bpf/features.def is valid (checked by tests)");
-    assert_eq!(s.features.len(), NR_FEATURES, "features.def and intf.h disagree");
+    assert_eq!(
+        s.features.len(),
+        NR_FEATURES,
+        "features.def and intf.h disagree"
+    );
     s
 });
 
@@ -134,11 +155,17 @@ mod tests {
             ("throttled", c::mlsched_feature_FEAT_throttled),
             ("dst_allowed", c::mlsched_feature_FEAT_dst_allowed),
             ("weight", c::mlsched_feature_FEAT_weight),
-            ("migration_disabled", c::mlsched_feature_FEAT_migration_disabled),
+            (
+                "migration_disabled",
+                c::mlsched_feature_FEAT_migration_disabled,
+            ),
             ("idle_policy", c::mlsched_feature_FEAT_idle_policy),
             ("per_cpu_kthread", c::mlsched_feature_FEAT_per_cpu_kthread),
             ("sched_delayed", c::mlsched_feature_FEAT_sched_delayed),
-            ("balance_failed_any", c::mlsched_feature_FEAT_balance_failed_any),
+            (
+                "balance_failed_any",
+                c::mlsched_feature_FEAT_balance_failed_any,
+            ),
             ("ineligible", c::mlsched_feature_FEAT_ineligible),
             ("active_lb", c::mlsched_feature_FEAT_active_lb),
         ];
@@ -150,9 +177,13 @@ mod tests {
 
     #[test]
     fn hash_changes_with_the_schema_and_not_with_spacing() {
-        let a = parse("FEATURE(x, bool, \"a, b\", \"c\")\nFEATURE(y, count, \"d\", \"e\")").unwrap();
-        let spaced = parse("  FEATURE(x,  bool, \"a, b\", \"c\")\n\nFEATURE(y, count, \"d\",   \"e\")").unwrap();
-        let swapped = parse("FEATURE(y, count, \"d\", \"e\")\nFEATURE(x, bool, \"a, b\", \"c\")").unwrap();
+        let a =
+            parse("FEATURE(x, bool, \"a, b\", \"c\")\nFEATURE(y, count, \"d\", \"e\")").unwrap();
+        let spaced =
+            parse("  FEATURE(x,  bool, \"a, b\", \"c\")\n\nFEATURE(y, count, \"d\",   \"e\")")
+                .unwrap();
+        let swapped =
+            parse("FEATURE(y, count, \"d\", \"e\")\nFEATURE(x, bool, \"a, b\", \"c\")").unwrap();
         assert_eq!(a.hash, spaced.hash);
         assert_ne!(a.hash, swapped.hash);
         assert_eq!(a.features[0].collector, "a, b");

@@ -93,21 +93,39 @@ mod tests {
     fn kernel_rules_in_kernel_order() {
         let v = cold_movable();
         assert_eq!(decide(&v), Verdict::Allowed);
-        assert_eq!(decide(&with(v, c::mlsched_feature_FEAT_dst_allowed, 0)), Verdict::DenyAffinity);
+        assert_eq!(
+            decide(&with(v, c::mlsched_feature_FEAT_dst_allowed, 0)),
+            Verdict::DenyAffinity
+        );
         let hot = with(v, c::mlsched_feature_FEAT_delta_hot, 1);
         assert_eq!(decide(&hot), Verdict::DenyHot);
-        assert_eq!(decide(&with(hot, c::mlsched_feature_FEAT_extra_fails, 1)), Verdict::AllowedFails);
+        assert_eq!(
+            decide(&with(hot, c::mlsched_feature_FEAT_extra_fails, 1)),
+            Verdict::AllowedFails
+        );
         // running beats the failure count, migration-disabled beats affinity
-        let run = with(with(hot, c::mlsched_feature_FEAT_extra_fails, 1), c::mlsched_feature_FEAT_running, 1);
+        let run = with(
+            with(hot, c::mlsched_feature_FEAT_extra_fails, 1),
+            c::mlsched_feature_FEAT_running,
+            1,
+        );
         assert_eq!(decide(&run), Verdict::DenyRunning);
-        let pinned = with(with(v, c::mlsched_feature_FEAT_dst_allowed, 0), c::mlsched_feature_FEAT_migration_disabled, 1);
+        let pinned = with(
+            with(v, c::mlsched_feature_FEAT_dst_allowed, 0),
+            c::mlsched_feature_FEAT_migration_disabled,
+            1,
+        );
         assert_eq!(decide(&pinned), Verdict::DenyPinned);
     }
 
     #[test]
     fn load_features_do_not_matter_to_the_heuristic() {
         let v = cold_movable();
-        let loaded = with(with(v, c::mlsched_feature_FEAT_src_len, 40), c::mlsched_feature_FEAT_dst_load, 9000);
+        let loaded = with(
+            with(v, c::mlsched_feature_FEAT_src_len, 40),
+            c::mlsched_feature_FEAT_dst_load,
+            9000,
+        );
         assert_eq!(decide(&v), decide(&loaded));
     }
 

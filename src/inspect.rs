@@ -39,10 +39,27 @@ pub fn run(o: &InspectOpts) -> Result<()> {
 }
 
 fn report(path: &std::path::Path, m: &Model, out: &mut String) -> std::fmt::Result {
-    writeln!(out, "{}: {} v{}, schema {}", path.display(), m.format, m.version, m.schema_hash)?;
-    writeln!(out, "tree: depth {}, {} nodes, trained on {} rows of {}", m.depth, m.nodes.len(), m.training.rows, m.training.datasets.join(", "))?;
-    writeln!(out, "training: max_depth {}, min_samples_leaf {}, class_weight {}, seed {}",
-        m.training.max_depth, m.training.min_samples_leaf, m.training.class_weight, m.training.seed)?;
+    writeln!(
+        out,
+        "{}: {} v{}, schema {}",
+        path.display(),
+        m.format,
+        m.version,
+        m.schema_hash
+    )?;
+    writeln!(
+        out,
+        "tree: depth {}, {} nodes, trained on {} rows of {}",
+        m.depth,
+        m.nodes.len(),
+        m.training.rows,
+        m.training.datasets.join(", ")
+    )?;
+    writeln!(
+        out,
+        "training: max_depth {}, min_samples_leaf {}, class_weight {}, seed {}",
+        m.training.max_depth, m.training.min_samples_leaf, m.training.class_weight, m.training.seed
+    )?;
     if let (Some(mean), Some(sd)) = (m.metrics.cv_accuracy_mean, m.metrics.cv_accuracy_std) {
         writeln!(out, "cross-validation accuracy: {mean:.4} ± {sd:.4}")?;
     }

@@ -33,14 +33,23 @@ use log::{info, warn};
 use cli::{Cli, Command, RunOpts};
 
 fn init_logging(verbose: u8) -> Result<()> {
-    let level = if verbose > 0 { simplelog::LevelFilter::Debug } else { simplelog::LevelFilter::Info };
+    let level = if verbose > 0 {
+        simplelog::LevelFilter::Debug
+    } else {
+        simplelog::LevelFilter::Info
+    };
     let cfg = simplelog::ConfigBuilder::new()
         .set_time_level(simplelog::LevelFilter::Error)
         .set_location_level(simplelog::LevelFilter::Off)
         .set_target_level(simplelog::LevelFilter::Off)
         .set_thread_level(simplelog::LevelFilter::Off)
         .build();
-    simplelog::TermLogger::init(level, cfg, simplelog::TerminalMode::Stderr, simplelog::ColorChoice::Auto)?;
+    simplelog::TermLogger::init(
+        level,
+        cfg,
+        simplelog::TerminalMode::Stderr,
+        simplelog::ColorChoice::Auto,
+    )?;
     Ok(())
 }
 
@@ -48,7 +57,8 @@ fn init_logging(verbose: u8) -> Result<()> {
 fn shutdown_flag() -> Result<Arc<AtomicBool>> {
     let shutdown = Arc::new(AtomicBool::new(false));
     let s = shutdown.clone();
-    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)).context("installing the SIGINT/SIGTERM handler")?;
+    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
+        .context("installing the SIGINT/SIGTERM handler")?;
     Ok(shutdown)
 }
 
@@ -105,7 +115,9 @@ fn real_main() -> Result<()> {
             preflight::check_can_run(Path::new(preflight::SYSFS_SCHED_EXT), preflight::euid())?;
             let vectors = selftest::vectors(o.random, 0x5eed);
             let n = scheduler::selftest(&o.run, &vectors)?;
-            println!("selftest: BPF can_migrate_decide agrees with its Rust twin on {n} feature vectors");
+            println!(
+                "selftest: BPF can_migrate_decide agrees with its Rust twin on {n} feature vectors"
+            );
             Ok(())
         }
         Command::Collect(o) => {

@@ -27,8 +27,19 @@ impl Metrics {
         let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         let precision = ratio(tp, tp + fp);
         let recall = ratio(tp, tp + fneg);
-        let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
-        Metrics { n: truth.len(), accuracy: ratio(tp + tn, truth.len()), precision, recall, f1, confusion: cm }
+        let f1 = if precision + recall == 0.0 {
+            0.0
+        } else {
+            2.0 * precision * recall / (precision + recall)
+        };
+        Metrics {
+            n: truth.len(),
+            accuracy: ratio(tp + tn, truth.len()),
+            precision,
+            recall,
+            f1,
+            confusion: cm,
+        }
     }
 }
 
@@ -61,6 +72,9 @@ mod tests {
         assert!((m.recall - 2.0 / 3.0).abs() < 1e-12);
         assert!((m.f1 - 2.0 / 3.0).abs() < 1e-12);
         let none = Metrics::compute(&[false, false], &[false, false]);
-        assert_eq!((none.precision, none.recall, none.f1, none.accuracy), (0.0, 0.0, 0.0, 1.0));
+        assert_eq!(
+            (none.precision, none.recall, none.f1, none.accuracy),
+            (0.0, 0.0, 0.0, 1.0)
+        );
     }
 }

@@ -101,11 +101,23 @@ fn flatten(node: &TreeNode<f64, usize>, out: &mut Vec<Node>) -> Result<u32> {
     }
     if node.is_leaf() {
         let verdict = node.prediction().context("leaf without prediction")?;
-        out.push(Node { feature: -1, threshold: 0, left: 0, right: 0, verdict: (verdict != 0) as u8 });
+        out.push(Node {
+            feature: -1,
+            threshold: 0,
+            left: 0,
+            right: 0,
+            verdict: (verdict != 0) as u8,
+        });
         return Ok(idx as u32);
     }
     let (feature, split, _) = node.split();
-    out.push(Node { feature: feature as i32, threshold: int_threshold(split)?, left: 0, right: 0, verdict: 0 });
+    out.push(Node {
+        feature: feature as i32,
+        threshold: int_threshold(split)?,
+        left: 0,
+        right: 0,
+        verdict: 0,
+    });
     let kids = node.children();
     let (Some(l), Some(r)) = (kids[0].as_deref(), kids[1].as_deref()) else {
         bail!("internal node without two children");
@@ -118,7 +130,11 @@ fn flatten(node: &TreeNode<f64, usize>, out: &mut Vec<Node>) -> Result<u32> {
 }
 
 impl Model {
-    pub fn from_linfa(tree: &DecisionTree<f64, usize>, metrics: ModelMetrics, training: TrainingInfo) -> Result<Self> {
+    pub fn from_linfa(
+        tree: &DecisionTree<f64, usize>,
+        metrics: ModelMetrics,
+        training: TrainingInfo,
+    ) -> Result<Self> {
         let mut nodes = Vec::new();
         flatten(tree.root_node(), &mut nodes)?;
         let mut importance = tree.feature_importance();
@@ -130,7 +146,10 @@ impl Model {
             features: SCHEMA.names().map(str::to_string).collect(),
             depth: 0,
             nodes,
-            importance: importance.iter().map(|v| if v.is_finite() { *v } else { 0.0 }).collect(),
+            importance: importance
+                .iter()
+                .map(|v| if v.is_finite() { *v } else { 0.0 })
+                .collect(),
             metrics,
             training,
         };
@@ -141,10 +160,16 @@ impl Model {
     /// Check everything the BPF side relies on; returns the depth.
     pub fn validate(&self) -> Result<usize> {
         if self.format != FORMAT {
-            bail!("not an scx_mlsched model (format {:?}, expected {FORMAT:?})", self.format);
+            bail!(
+                "not an scx_mlsched model (format {:?}, expected {FORMAT:?})",
+                self.format
+            );
         }
         if self.version != VERSION {
-            bail!("model version {} is not supported (this build reads version {VERSION})", self.version);
+            bail!(
+                "model version {} is not supported (this build reads version {VERSION})",
+                self.version
+            );
         }
         if self.schema_hash != SCHEMA.hash_hex() {
             bail!(
@@ -169,7 +194,10 @@ impl Model {
                 continue;
             }
             if node.feature as usize >= NR_FEATURES {
-                bail!("node {i}: feature index {} out of range (0..{NR_FEATURES})", node.feature);
+                bail!(
+                    "node {i}: feature index {} out of range (0..{NR_FEATURES})",
+                    node.feature
+                );
             }
             for (side, child) in [("left", node.left), ("right", node.right)] {
                 let child = child as usize;
@@ -197,19 +225,32 @@ impl Model {
             if n.is_leaf() {
                 return n.verdict == 1;
             }
-            i = if x[n.feature as usize] < n.threshold { n.left } else { n.right } as usize;
+            i = if x[n.feature as usize] < n.threshold {
+                n.left
+            } else {
+                n.right
+            } as usize;
         }
         false
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let size = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?.len();
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .len();
         if size > MAX_FILE_BYTES {
-            bail!("{}: {size} bytes, larger than any valid model ({MAX_FILE_BYTES} bytes)", path.display());
+            bail!(
+                "{}: {size} bytes, larger than any valid model ({MAX_FILE_BYTES} bytes)",
+                path.display()
+            );
         }
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let model: Model = serde_json::from_str(&text).with_context(|| format!("{}: not a valid model file", path.display()))?;
-        model.validate().with_context(|| format!("{}: invalid model", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let model: Model = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a valid model file", path.display()))?;
+        model
+            .validate()
+            .with_context(|| format!("{}: invalid model", path.display()))?;
         Ok(model)
     }
 
@@ -217,11 +258,15 @@ impl Model {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::write(path, serde_json::to_string_pretty(self)? + "\n").with_context(|| format!("writing {}", path.display()))
+        std::fs::write(path, serde_json::to_string_pretty(self)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))
     }
 
     fn name(&self, f: i32) -> &str {
-        self.features.get(f as usize).map(String::as_str).unwrap_or("?")
+        self.features
+            .get(f as usize)
+            .map(String::as_str)
+            .unwrap_or("?")
     }
 
     /// Indented text, one node a line.
@@ -232,9 +277,18 @@ impl Model {
             let n = &self.nodes[i];
             let pad = "  ".repeat(d);
             if n.is_leaf() {
-                let _ = writeln!(out, "{pad}{prefix}-> {}", if n.verdict == 1 { "migrate" } else { "stay" });
+                let _ = writeln!(
+                    out,
+                    "{pad}{prefix}-> {}",
+                    if n.verdict == 1 { "migrate" } else { "stay" }
+                );
             } else {
-                let _ = writeln!(out, "{pad}{prefix}[{i}] {} < {} ?", self.name(n.feature), n.threshold);
+                let _ = writeln!(
+                    out,
+                    "{pad}{prefix}[{i}] {} < {} ?",
+                    self.name(n.feature),
+                    n.threshold
+                );
                 stack.push((n.right as usize, d + 1, "no:  ".into()));
                 stack.push((n.left as usize, d + 1, "yes: ".into()));
             }
@@ -244,14 +298,32 @@ impl Model {
 
     /// Graphviz.
     pub fn to_dot(&self) -> String {
-        let mut out = String::from("digraph scx_mlsched_tree {\n  node [shape=box, fontname=\"monospace\"];\n");
+        let mut out = String::from(
+            "digraph scx_mlsched_tree {\n  node [shape=box, fontname=\"monospace\"];\n",
+        );
         for (i, n) in self.nodes.iter().enumerate() {
             if n.is_leaf() {
-                let (label, color) = if n.verdict == 1 { ("migrate", "palegreen") } else { ("stay", "lightpink") };
-                let _ = writeln!(out, "  n{i} [label=\"{label}\", style=filled, fillcolor={color}];");
+                let (label, color) = if n.verdict == 1 {
+                    ("migrate", "palegreen")
+                } else {
+                    ("stay", "lightpink")
+                };
+                let _ = writeln!(
+                    out,
+                    "  n{i} [label=\"{label}\", style=filled, fillcolor={color}];"
+                );
             } else {
-                let _ = writeln!(out, "  n{i} [label=\"{} < {}\"];", self.name(n.feature), n.threshold);
-                let _ = writeln!(out, "  n{i} -> n{} [label=\"yes\"];\n  n{i} -> n{} [label=\"no\"];", n.left, n.right);
+                let _ = writeln!(
+                    out,
+                    "  n{i} [label=\"{} < {}\"];",
+                    self.name(n.feature),
+                    n.threshold
+                );
+                let _ = writeln!(
+                    out,
+                    "  n{i} -> n{} [label=\"yes\"];\n  n{i} -> n{} [label=\"no\"];",
+                    n.left, n.right
+                );
             }
         }
         out.push_str("}\n");
@@ -265,7 +337,13 @@ pub mod tests {
     use proptest::prelude::*;
 
     pub fn leaf(v: u8) -> Node {
-        Node { feature: -1, threshold: 0, left: 0, right: 0, verdict: v }
+        Node {
+            feature: -1,
+            threshold: 0,
+            left: 0,
+            right: 0,
+            verdict: v,
+        }
     }
 
     pub fn tiny() -> Model {
@@ -275,7 +353,17 @@ pub mod tests {
             schema_hash: SCHEMA.hash_hex(),
             features: SCHEMA.names().map(str::to_string).collect(),
             depth: 1,
-            nodes: vec![Node { feature: 1, threshold: 1, left: 1, right: 2, verdict: 0 }, leaf(1), leaf(0)],
+            nodes: vec![
+                Node {
+                    feature: 1,
+                    threshold: 1,
+                    left: 1,
+                    right: 2,
+                    verdict: 0,
+                },
+                leaf(1),
+                leaf(0),
+            ],
             importance: vec![0.0; NR_FEATURES],
             metrics: ModelMetrics::default(),
             training: TrainingInfo::default(),
@@ -314,13 +402,22 @@ pub mod tests {
             &|m| {
                 // a chain deeper than the limit
                 m.nodes = (0..=MAX_DEPTH as u32)
-                    .map(|i| Node { feature: 0, threshold: 0, left: i + 1, right: i + 1, verdict: 0 })
+                    .map(|i| Node {
+                        feature: 0,
+                        threshold: 0,
+                        left: i + 1,
+                        right: i + 1,
+                        verdict: 0,
+                    })
                     .chain([leaf(0)])
                     .collect();
             },
             "depth",
         );
-        check(&|m| m.nodes = vec![leaf(0); MAX_NODES + 1], "nodes, more than");
+        check(
+            &|m| m.nodes = vec![leaf(0); MAX_NODES + 1],
+            "nodes, more than",
+        );
     }
 
     #[test]
@@ -333,7 +430,9 @@ pub mod tests {
         std::fs::write(&p, json.replace("\"threshold\":1", "\"threshold\":\"one\"")).unwrap();
         assert!(Model::load(&p).is_err());
         std::fs::write(&p, vec![b' '; MAX_FILE_BYTES as usize + 1]).unwrap();
-        assert!(format!("{:#}", Model::load(&p).unwrap_err()).contains("larger than any valid model"));
+        assert!(
+            format!("{:#}", Model::load(&p).unwrap_err()).contains("larger than any valid model")
+        );
         tiny().save(&p).unwrap();
         assert_eq!(Model::load(&p).unwrap().nodes, tiny().nodes);
     }

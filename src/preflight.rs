@@ -45,7 +45,10 @@ fn kernel_config_hint() -> String {
     let boot = PathBuf::from(format!("/boot/config-{}", release.trim()));
     match fs::read_to_string(&boot) {
         Ok(cfg) if cfg.lines().any(|l| l == "CONFIG_SCHED_CLASS_EXT=y") => {
-            format!("{} has CONFIG_SCHED_CLASS_EXT=y but sched_ext is not exposed", boot.display())
+            format!(
+                "{} has CONFIG_SCHED_CLASS_EXT=y but sched_ext is not exposed",
+                boot.display()
+            )
         }
         Ok(_) => format!("{} has no CONFIG_SCHED_CLASS_EXT=y", boot.display()),
         Err(_) => "the kernel needs CONFIG_SCHED_CLASS_EXT=y".into(),
@@ -116,7 +119,10 @@ mod tests {
         let d = tree(Some("enabled"), Some("bpfland_1.1.4"));
         assert_eq!(
             read_state(d.path()),
-            ExtState::Busy { state: "enabled".into(), ops: "bpfland_1.1.4".into() }
+            ExtState::Busy {
+                state: "enabled".into(),
+                ops: "bpfland_1.1.4".into()
+            }
         );
         let err = check_can_run(d.path(), 0).unwrap_err().to_string();
         assert!(err.contains("bpfland_1.1.4"), "{err}");

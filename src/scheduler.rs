@@ -37,8 +37,11 @@ pub struct CpuMap {
 
 impl CpuMap {
     pub fn from_topology(topo: &Topology) -> Self {
-        let cpus: Vec<(usize, usize, usize)> =
-            topo.all_cpus.values().map(|cpu| (cpu.id, cpu.llc_id, cpu.node_id)).collect();
+        let cpus: Vec<(usize, usize, usize)> = topo
+            .all_cpus
+            .values()
+            .map(|cpu| (cpu.id, cpu.llc_id, cpu.node_id))
+            .collect();
         Self::from_ids(&cpus)
     }
 
@@ -50,7 +53,11 @@ impl CpuMap {
             dense.entry(*llc).or_insert(n);
         }
         let len = cpus.iter().map(|c| c.0 + 1).max().unwrap_or(0);
-        let mut map = CpuMap { llc: vec![0; len], node: vec![0; len], nr_llcs: dense.len().max(1) };
+        let mut map = CpuMap {
+            llc: vec![0; len],
+            node: vec![0; len],
+            nr_llcs: dense.len().max(1),
+        };
         for (cpu, llc, node) in cpus {
             map.llc[*cpu] = dense[llc] as i32;
             map.node[*cpu] = *node as i32;
@@ -67,11 +74,16 @@ pub struct Scheduler<'a> {
 
 impl<'a> Scheduler<'a> {
     /// Open and load the BPF object without attaching it (also used by selftest).
-    fn open_load(opts: &RunOpts, open_object: &'a mut MaybeUninit<OpenObject>) -> Result<BpfSkel<'a>> {
+    fn open_load(
+        opts: &RunOpts,
+        open_object: &'a mut MaybeUninit<OpenObject>,
+    ) -> Result<BpfSkel<'a>> {
         try_set_rlimit_infinity();
         let topo = Topology::new().context("reading the CPU topology")?;
         let map = CpuMap::from_topology(&topo);
-        if *NR_CPU_IDS > c::mlsched_consts_MAX_CPUS as usize || map.nr_llcs > c::mlsched_consts_MAX_LLCS as usize {
+        if *NR_CPU_IDS > c::mlsched_consts_MAX_CPUS as usize
+            || map.nr_llcs > c::mlsched_consts_MAX_LLCS as usize
+        {
             bail!(
                 "{} CPUs / {} LLCs: more than this build supports ({} / {})",
                 *NR_CPU_IDS,
@@ -80,8 +92,14 @@ impl<'a> Scheduler<'a> {
                 c::mlsched_consts_MAX_LLCS
             );
         }
-        info!("{} {}: {} CPUs, {} LLCs, {} NUMA nodes", SCHEDULER_NAME, env!("CARGO_PKG_VERSION"),
-            *NR_CPU_IDS, map.nr_llcs, topo.nodes.len());
+        info!(
+            "{} {}: {} CPUs, {} LLCs, {} NUMA nodes",
+            SCHEDULER_NAME,
+            env!("CARGO_PKG_VERSION"),
+            *NR_CPU_IDS,
+            map.nr_llcs,
+            topo.nodes.len()
+        );
 
         let mut builder = BpfSkelBuilder::default();
         builder.obj_builder.debug(opts.verbose > 1);
@@ -91,7 +109,11 @@ impl<'a> Scheduler<'a> {
         skel.struct_ops.mlsched_ops_mut().exit_dump_len = opts.exit_dump_len;
         skel.struct_ops.mlsched_ops_mut().flags = *compat::SCX_OPS_ENQ_EXITING
             | *compat::SCX_OPS_ENQ_MIGRATION_DISABLED
-            | if opts.partial { *compat::SCX_OPS_SWITCH_PARTIAL } else { 0 };
+            | if opts.partial {
+                *compat::SCX_OPS_SWITCH_PARTIAL
+            } else {
+                0
+            };
 
         let rodata = skel.maps.rodata_data.as_mut().unwrap();
         rodata.slice_ns = opts.slice_us * 1000;
@@ -111,13 +133,24 @@ impl<'a> Scheduler<'a> {
         let mut skel = Self::open_load(opts, open_object)?;
         let struct_ops = Some(scx_ops_attach!(skel, mlsched_ops)?);
         let stats_server = Some(StatsServer::new(stats::server_data()).launch()?);
-        info!("{} attached (slice {} us, migration cost {} us{})", SCHEDULER_NAME, opts.slice_us,
-            opts.migration_cost_us, if opts.partial { ", partial" } else { "" });
-        Ok(Self { skel, struct_ops, stats_server })
+        info!(
+            "{} attached (slice {} us, migration cost {} us{})",
+            SCHEDULER_NAME,
+            opts.slice_us,
+            opts.migration_cost_us,
+            if opts.partial { ", partial" } else { "" }
+        );
+        Ok(Self {
+            skel,
+            struct_ops,
+            stats_server,
+        })
     }
 
     fn metrics(&self) -> Result<Metrics> {
-        Ok(Metrics::from_counters(&stats::read_counters(&self.skel.maps.stats)?))
+        Ok(Metrics::from_counters(&stats::read_counters(
+            &self.skel.maps.stats,
+        )?))
     }
 
     pub fn run(&mut self, shutdown: Arc<AtomicBool>) -> Result<UserExitInfo> {
@@ -148,12 +181,19 @@ fn bpf_decide(skel: &BpfSkel<'_>, v: &FeatureVec) -> Result<i64> {
     arg.in_.f.copy_from_slice(v);
     let input = ProgramInput {
         context_in: Some(unsafe {
-            std::slice::from_raw_parts_mut(&mut arg as *mut _ as *mut u8, std::mem::size_of_val(&arg))
+            std::slice::from_raw_parts_mut(
+                &mut arg as *mut _ as *mut u8,
+                std::mem::size_of_val(&arg),
+            )
         }),
         context_out: None,
         ..Default::default()
     };
-    let out = skel.progs.test_can_migrate_decide.test_run(input).context("test_run")?;
+    let out = skel
+        .progs
+        .test_can_migrate_decide
+        .test_run(input)
+        .context("test_run")?;
     if out.return_value != 0 {
         bail!("test_can_migrate_decide returned {}", out.return_value);
     }

@@ -51,7 +51,10 @@ mod tests {
         let vs = vectors(100, 7);
         assert_eq!(vs.len(), 32 + 100);
         for want in Verdict::ALL {
-            assert!(vs.iter().any(|v| decide(v) == want), "{want:?} never reached");
+            assert!(
+                vs.iter().any(|v| decide(v) == want),
+                "{want:?} never reached"
+            );
         }
         assert_eq!(vectors(10, 7), vectors(10, 7));
     }

@@ -166,7 +166,11 @@ mod tests {
 
     #[test]
     fn per_cpu_blobs_are_summed_per_counter() {
-        let cpu = |vals: &[u64]| vals.iter().flat_map(|v| v.to_ne_bytes()).collect::<Vec<u8>>();
+        let cpu = |vals: &[u64]| {
+            vals.iter()
+                .flat_map(|v| v.to_ne_bytes())
+                .collect::<Vec<u8>>()
+        };
         let sum = sum_per_cpu(&[cpu(&[1, 2, 3]), cpu(&[10, 0, 30])], 3);
         assert_eq!(sum, vec![11, 2, 33]);
     }
@@ -177,8 +181,14 @@ mod tests {
         cnt[c::stat_idx_STAT_DISPATCH_STOLEN as usize] = 7;
         cnt[(c::stat_idx_STAT_MIG_BASE + c::mig_verdict_MIG_DENY_HOT) as usize] = 5;
         let m = Metrics::from_counters(&cnt);
-        assert_eq!((m.dispatch_stolen, m.mig_deny_hot, m.mig_allowed), (7, 5, 0));
-        let d = m.delta(&Metrics { dispatch_stolen: 2, ..Default::default() });
+        assert_eq!(
+            (m.dispatch_stolen, m.mig_deny_hot, m.mig_allowed),
+            (7, 5, 0)
+        );
+        let d = m.delta(&Metrics {
+            dispatch_stolen: 2,
+            ..Default::default()
+        });
         assert_eq!(d.dispatch_stolen, 5);
         let mut out = Vec::new();
         d.format(&mut out).unwrap();

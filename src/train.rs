@@ -108,13 +108,23 @@ fn class_weights(y: &[bool], how: ClassWeight) -> [f32; 2] {
 }
 
 /// Fit a tree on rows `idx`.
-pub fn fit(x: &[FeatureVec], y: &[bool], idx: &[usize], o: &TrainOpts) -> Result<DecisionTree<f64, usize>> {
-    let w = class_weights(&idx.iter().map(|i| y[*i]).collect::<Vec<_>>(), o.class_weight);
+pub fn fit(
+    x: &[FeatureVec],
+    y: &[bool],
+    idx: &[usize],
+    o: &TrainOpts,
+) -> Result<DecisionTree<f64, usize>> {
+    let w = class_weights(
+        &idx.iter().map(|i| y[*i]).collect::<Vec<_>>(),
+        o.class_weight,
+    );
     let records = to_records(x, idx);
     let targets = Array1::from_iter(idx.iter().map(|i| y[*i] as usize));
     let weights = Array1::from_iter(idx.iter().map(|i| w[y[*i] as usize]));
     let names: Vec<String> = SCHEMA.names().map(str::to_string).collect();
-    let data = linfa::Dataset::new(records, targets).with_weights(weights).with_feature_names(names);
+    let data = linfa::Dataset::new(records, targets)
+        .with_weights(weights)
+        .with_feature_names(names);
     DecisionTree::params()
         .max_depth(Some(o.max_depth as usize))
         .min_weight_leaf(o.min_samples_leaf)
@@ -124,10 +134,18 @@ pub fn fit(x: &[FeatureVec], y: &[bool], idx: &[usize], o: &TrainOpts) -> Result
 }
 
 pub fn predict(tree: &DecisionTree<f64, usize>, x: &[FeatureVec], idx: &[usize]) -> Vec<bool> {
-    tree.predict(&to_records(x, idx)).iter().map(|l| *l != 0).collect()
+    tree.predict(&to_records(x, idx))
+        .iter()
+        .map(|l| *l != 0)
+        .collect()
 }
 
-fn evaluate(tree: &DecisionTree<f64, usize>, x: &[FeatureVec], y: &[bool], idx: &[usize]) -> Metrics {
+fn evaluate(
+    tree: &DecisionTree<f64, usize>,
+    x: &[FeatureVec],
+    y: &[bool],
+    idx: &[usize],
+) -> Metrics {
     let truth: Vec<bool> = idx.iter().map(|i| y[*i]).collect();
     Metrics::compute(&truth, &predict(tree, x, idx))
 }
@@ -137,7 +155,13 @@ pub fn load_all(paths: &[PathBuf]) -> Result<(Vec<FeatureVec>, Vec<bool>, Vec<Da
     let (mut x, mut y, mut sets) = (Vec::new(), Vec::new(), Vec::new());
     for p in paths {
         let d = dataset::read(p)?;
-        info!("{}: {} rows ({} migrate), workload {}", d.path.display(), d.len(), d.positives(), d.workload());
+        info!(
+            "{}: {} rows ({} migrate), workload {}",
+            d.path.display(),
+            d.len(),
+            d.positives(),
+            d.workload()
+        );
         x.extend_from_slice(&d.x);
         y.extend_from_slice(&d.y);
         sets.push(d);
@@ -164,13 +188,23 @@ pub fn run(o: &TrainOpts) -> Result<Model> {
         let folds = stratified_folds(&y, o.folds, o.seed);
         let mut accs = Vec::new();
         for k in 0..o.folds {
-            let train: Vec<usize> = folds.iter().enumerate().filter(|(j, _)| *j != k).flat_map(|(_, f)| f.clone()).collect();
+            let train: Vec<usize> = folds
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != k)
+                .flat_map(|(_, f)| f.clone())
+                .collect();
             let tree = fit(&x, &y, &train, o)?;
             accs.push(evaluate(&tree, &x, &y, &folds[k]).accuracy);
         }
         let mean = accs.iter().sum::<f64>() / accs.len() as f64;
         let var = accs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / accs.len() as f64;
-        println!("{}-fold cross-validation accuracy: {:.4} ± {:.4}", o.folds, mean, var.sqrt());
+        println!(
+            "{}-fold cross-validation accuracy: {:.4} ± {:.4}",
+            o.folds,
+            mean,
+            var.sqrt()
+        );
         metrics.cv_accuracy_mean = Some(mean);
         metrics.cv_accuracy_std = Some(var.sqrt());
     }
@@ -213,7 +247,11 @@ pub fn run(o: &TrainOpts) -> Result<Model> {
 }
 
 pub fn importance_text(m: &Model) -> String {
-    let mut imp: Vec<(&String, f64)> = m.features.iter().zip(m.importance.iter().copied()).collect();
+    let mut imp: Vec<(&String, f64)> = m
+        .features
+        .iter()
+        .zip(m.importance.iter().copied())
+        .collect();
     imp.sort_by(|a, b| b.1.total_cmp(&a.1));
     let mut out = String::from("feature importance:\n");
     for (name, v) in imp.iter().filter(|(_, v)| *v > 0.0) {
@@ -238,9 +276,13 @@ mod tests {
                 for x in v.iter_mut() {
                     *x = x.rem_euclid(5) - 2;
                 }
-                for f in [c::mlsched_feature_FEAT_migration_disabled, c::mlsched_feature_FEAT_dst_allowed,
-                          c::mlsched_feature_FEAT_running, c::mlsched_feature_FEAT_delta_hot,
-                          c::mlsched_feature_FEAT_extra_fails] {
+                for f in [
+                    c::mlsched_feature_FEAT_migration_disabled,
+                    c::mlsched_feature_FEAT_dst_allowed,
+                    c::mlsched_feature_FEAT_running,
+                    c::mlsched_feature_FEAT_delta_hot,
+                    c::mlsched_feature_FEAT_extra_fails,
+                ] {
                     v[f as usize] = v[f as usize].rem_euclid(2);
                 }
                 v
@@ -279,11 +321,22 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let (x, y) = fixture(3000, 3);
         let (hx, hy) = fixture(500, 99);
-        let mut o = opts(d.path().join("m.json"), vec![write(d.path(), "a.csv", &x, &y)]);
+        let mut o = opts(
+            d.path().join("m.json"),
+            vec![write(d.path(), "a.csv", &x, &y)],
+        );
         o.holdout = vec![write(d.path(), "h.csv", &hx, &hy)];
         let m = run(&o).unwrap();
-        assert!(m.metrics.test.unwrap().accuracy > 0.99, "{:?}", m.metrics.test);
-        assert!(m.metrics.holdout[0].1.accuracy > 0.99, "{:?}", m.metrics.holdout);
+        assert!(
+            m.metrics.test.unwrap().accuracy > 0.99,
+            "{:?}",
+            m.metrics.test
+        );
+        assert!(
+            m.metrics.holdout[0].1.accuracy > 0.99,
+            "{:?}",
+            m.metrics.holdout
+        );
         let loaded = Model::load(&o.out).unwrap();
         for (v, l) in hx.iter().zip(&hy) {
             assert_eq!(loaded.predict(v), *l);
@@ -298,7 +351,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let (x, _) = fixture(50, 3);
         let y = vec![false; x.len()];
-        let o = opts(d.path().join("m.json"), vec![write(d.path(), "a.csv", &x, &y)]);
+        let o = opts(
+            d.path().join("m.json"),
+            vec![write(d.path(), "a.csv", &x, &y)],
+        );
         let e = run(&o).unwrap_err().to_string();
         assert!(e.contains("one class only"), "{e}");
     }
@@ -313,7 +369,9 @@ mod tests {
         all.sort();
         assert_eq!(all, (0..100).collect::<Vec<_>>());
         let folds = stratified_folds(&y, 5, 5);
-        assert!(folds.iter().all(|f| f.iter().filter(|i| y[**i]).count() == 2));
+        assert!(folds
+            .iter()
+            .all(|f| f.iter().filter(|i| y[**i]).count() == 2));
     }
 
     proptest! {
@@ -353,16 +411,34 @@ mod linfa_patch {
                 v
             })
             .collect();
-        let y: Vec<bool> = x.iter().map(|v| crate::heuristic::decide(v).allows()).collect();
+        let y: Vec<bool> = x
+            .iter()
+            .map(|v| crate::heuristic::decide(v).allows())
+            .collect();
         let all: Vec<usize> = (0..x.len()).collect();
         for class_weight in [ClassWeight::None, ClassWeight::Balanced] {
             let o = TrainOpts {
-                datasets: vec![], holdout: vec![], out: PathBuf::new(), max_depth: 12,
-                min_samples_leaf: 1.0, class_weight, test_fraction: 0.2, folds: 0, seed: 1,
+                datasets: vec![],
+                holdout: vec![],
+                out: PathBuf::new(),
+                max_depth: 12,
+                min_samples_leaf: 1.0,
+                class_weight,
+                test_fraction: 0.2,
+                folds: 0,
+                seed: 1,
             };
             let tree = fit(&x, &y, &all, &o).unwrap();
-            assert_eq!(evaluate(&tree, &x, &y, &all).accuracy, 1.0, "{class_weight:?}");
-            assert!(tree.max_depth() >= 4, "{class_weight:?}: depth {}", tree.max_depth());
+            assert_eq!(
+                evaluate(&tree, &x, &y, &all).accuracy,
+                1.0,
+                "{class_weight:?}"
+            );
+            assert!(
+                tree.max_depth() >= 4,
+                "{class_weight:?}: depth {}",
+                tree.max_depth()
+            );
         }
     }
 }
@@ -378,7 +454,8 @@ mod shipped {
     #[test]
     fn shipped_model_agrees_with_linfa_on_every_shipped_row() {
         let top = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let model = Model::load(&top.join("model/default.json")).expect("model/default.json is shipped");
+        let model =
+            Model::load(&top.join("model/default.json")).expect("model/default.json is shipped");
         let t = &model.training;
         let o = TrainOpts {
             datasets: t.datasets.iter().map(|d| top.join(d)).collect(),
@@ -386,7 +463,11 @@ mod shipped {
             out: PathBuf::new(),
             max_depth: t.max_depth as u64,
             min_samples_leaf: t.min_samples_leaf,
-            class_weight: if t.class_weight == "none" { ClassWeight::None } else { ClassWeight::Balanced },
+            class_weight: if t.class_weight == "none" {
+                ClassWeight::None
+            } else {
+                ClassWeight::Balanced
+            },
             test_fraction: 0.2,
             folds: 0,
             seed: t.seed,
@@ -394,7 +475,8 @@ mod shipped {
         let (x, y, _) = load_all(&o.datasets).unwrap();
         let (train, _) = stratified_split(&y, o.test_fraction, o.seed);
         let tree = fit(&x, &y, &train, &o).unwrap();
-        let mut files: Vec<_> = std::fs::read_dir(top.join("datasets")).unwrap()
+        let mut files: Vec<_> = std::fs::read_dir(top.join("datasets"))
+            .unwrap()
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|e| e == "csv"))
             .collect();
