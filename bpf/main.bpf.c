@@ -294,13 +294,59 @@ void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 }
 
 /*
+ * Candidates a steal looks at per queue, in vtime order.  The kernel's
+ * balancer bounds its scan the same way (sysctl_sched_nr_migrate, 32); a
+ * queue full of pinned tasks would otherwise be walked whole on every kick.
+ */
+#define STEAL_SCAN_MAX	16
+
+/*
+ * Move the first task of @dsq that can_migrate() allows onto @cpu, looking
+ * at STEAL_SCAN_MAX candidates at most.  Sets *@refused if it saw one that
+ * was refused.
+ */
+static bool steal_from(u64 dsq, s32 cpu, s64 idle_type, bool *refused)
+{
+	struct bpf_iter_scx_dsq it;
+	struct task_struct *p;
+	bool moved = false;
+	u32 j;
+
+	bpf_rcu_read_lock();
+	if (bpf_iter_scx_dsq_new(&it, dsq, 0))
+		goto out;
+	/* A numeric iterator bounds the walk; a counter would defeat the verifier. */
+	bpf_for(j, 0, STEAL_SCAN_MAX) {
+		p = bpf_iter_scx_dsq_next(&it);
+		if (!p)
+			break;
+		/* The verifier wants an acquired reference (as scx_tickless does). */
+		p = bpf_task_from_pid(p->pid);
+		if (!p)
+			continue;
+		if (!can_migrate(p, scx_bpf_task_cpu(p), cpu, idle_type)) {
+			*refused = true;
+			bpf_task_release(p);
+			continue;
+		}
+		moved = scx_bpf_dsq_move(&it, p, SCX_DSQ_LOCAL, 0);
+		bpf_task_release(p);
+		if (moved)
+			break;
+	}
+out:
+	bpf_iter_scx_dsq_destroy(&it);
+	bpf_rcu_read_unlock();
+	return moved;
+}
+
+/*
  * Pull one task from another CPU's DSQ or another LLC's DSQ onto @cpu.
  * Every candidate passes can_migrate().  Returns true if a task was moved.
  */
 static bool steal(s32 cpu, s64 idle_type)
 {
 	struct cpu_ctx *cctx = this_cpu_ctx();
-	struct task_struct *p;
 	bool moved = false, refused = false;
 	u32 i;
 
@@ -313,31 +359,10 @@ static bool steal(s32 cpu, s64 idle_type)
 			dsq = LLC_DSQ_BASE + (i - nr_cpus);
 		else
 			continue;
-		if (!scx_bpf_dsq_nr_queued(dsq))
-			continue;
-
-		bpf_rcu_read_lock();
-		bpf_for_each(scx_dsq, p, dsq, 0) {
-			s32 src;
-
-			/* The verifier wants an acquired reference (as scx_tickless does). */
-			p = bpf_task_from_pid(p->pid);
-			if (!p)
-				continue;
-			src = scx_bpf_task_cpu(p);
-			if (!can_migrate(p, src, cpu, idle_type)) {
-				refused = true;
-				bpf_task_release(p);
-				continue;
-			}
-			moved = scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, SCX_DSQ_LOCAL, 0);
-			bpf_task_release(p);
-			if (moved)
-				break;
-		}
-		bpf_rcu_read_unlock();
-		if (moved)
+		if (scx_bpf_dsq_nr_queued(dsq) && steal_from(dsq, cpu, idle_type, &refused)) {
+			moved = true;
 			break;
+		}
 	}
 
 	if (moved) {
