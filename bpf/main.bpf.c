@@ -15,12 +15,13 @@
  *   - tick: a busy CPU with queued work kicks an idle CPU so that it tries to
  *     steal (the periodic balance of the fair class).
  * Vtime advances by runtime * 100 / weight and orders the queues.  Every
- * enqueue clamps a task's vtime to at most one slice behind vtime_now (the
- * largest vtime that started running), so that no queue can drift far
- * behind another and starve it.  Since dispatch runs before prev is
- * re-enqueued, dispatch itself compares prev's vtime (with its current run)
- * with the queue heads and lets prev go on while it is not ahead: that is
- * what gives nice levels their weight ratio on a shared CPU.
+ * enqueue clamps a task's vtime to at most one slice behind vtime_now
+ * (which follows the vtimes that start running, one slice per start at
+ * most), so that no queue can drift far behind another and starve it.
+ * Since dispatch runs before prev is re-enqueued, dispatch itself compares
+ * prev's vtime (with its current run) with the queue heads and lets prev go
+ * on while it is not ahead: that is what gives nice levels their weight
+ * ratio on a shared CPU.
  *
  * Why: every candidate migration passes through can_migrate(p, src, dst),
  * the counterpart of the kernel's can_migrate_task().  It computes the
@@ -56,7 +57,10 @@ UEI_DEFINE(uei);
 
 static u64 init_time;
 
-/* The largest vtime of a task that started running: the system's "now". */
+/*
+ * The system's "now" in vtime: it follows the largest vtime that started
+ * running, at most one slice per start (see mlsched_running).
+ */
 static u64 vtime_now;
 
 struct mls_task_ctx {
@@ -479,8 +483,17 @@ void BPF_STRUCT_OPS(mlsched_running, struct task_struct *p)
 {
 	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
 
-	if ((s64)(p->scx.dsq_vtime - vtime_now) > 0)
-		vtime_now = p->scx.dsq_vtime;
+	/*
+	 * vtime_now follows the tasks that start running, but moves at most
+	 * one slice per start: a low-weight task's vtime leaps (nice 19 ages
+	 * 100 times faster than nice 0), and following it in one step would
+	 * drag every other task's floor up and flatten their weight ratios.
+	 */
+	if (time_after(p->scx.dsq_vtime, vtime_now)) {
+		u64 ahead = p->scx.dsq_vtime - vtime_now;
+
+		vtime_now += ahead < slice_ns ? ahead : slice_ns;
+	}
 	if (tctx)
 		tctx->started = scx_bpf_now();
 }
