@@ -260,7 +260,7 @@ s32 BPF_STRUCT_OPS(mlsched_select_cpu, struct task_struct *p, s32 prev_cpu, u64 
  * Applied on every enqueue, not only wakeups: the drift seen without it
  * starved a pinned ksoftirqd for 38 s behind preempted CPU hogs.
  */
-static u64 vtime_clamped(struct task_struct *p, u64 vtime)
+static u64 vtime_clamped(u64 vtime)
 {
 	u64 floor = vtime_now - slice_ns;
 
@@ -283,12 +283,13 @@ static void kick_idle_cpu(void)
 void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	s32 cpu = scx_bpf_task_cpu(p);
-	u64 vtime = vtime_clamped(p, p->scx.dsq_vtime);
+	u64 vtime = vtime_clamped(p->scx.dsq_vtime);
 	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
+	u64 now = scx_bpf_now();
 
 	if (tctx)
-		tctx->enq_at = scx_bpf_now();
-	if (p->nr_cpus_allowed == 1 || is_migration_disabled(p) || is_hot(p, scx_bpf_now())) {
+		tctx->enq_at = now;
+	if (p->nr_cpus_allowed == 1 || is_migration_disabled(p) || is_hot(p, now)) {
 		scx_bpf_dsq_insert_vtime(p, cpu, slice_ns, vtime, enq_flags);
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 	} else {
@@ -391,9 +392,9 @@ static bool consume(u64 dsq, u32 stat)
 
 /*
  * A queued task that waited longer than this is served first, whatever the
- * vtimes say: vtimes of different queues can drift apart (a sleeper is
- * clamped to the global vtime_now), and the kernel ejects a scheduler that
- * leaves a runnable task waiting for 30 s.
+ * vtimes say.  A safety net: the clamp in vtime_clamped() keeps the queues'
+ * vtimes close, but the kernel ejects a scheduler that leaves a runnable
+ * task waiting for 30 s, so no ordering mistake may last that long.
  */
 #define STARVATION_NS	(100ULL * 1000 * 1000)
 
@@ -410,6 +411,12 @@ static u64 vtime_delta(struct task_struct *p, u64 used)
 	return used * 100 / (p->scx.weight ? p->scx.weight : 1);
 }
 
+/* How long the task has been running since ops.running (0 if unknown). */
+static u64 current_run(const struct mls_task_ctx *tctx, u64 now)
+{
+	return tctx->started && now > tctx->started ? now - tctx->started : 0;
+}
+
 /*
  * @prev's vtime including the run that is still going on (ops.stopping has
  * not charged it yet), clamped like a queued task's.
@@ -419,9 +426,9 @@ static u64 prev_vtime(struct task_struct *prev, u64 now)
 	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, prev, 0, 0);
 	u64 vtime = prev->scx.dsq_vtime;
 
-	if (tctx && tctx->started && now > tctx->started)
-		vtime += vtime_delta(prev, now - tctx->started);
-	return vtime_clamped(prev, vtime);
+	if (tctx)
+		vtime += vtime_delta(prev, current_run(tctx, now));
+	return vtime_clamped(vtime);
 }
 
 void BPF_STRUCT_OPS(mlsched_dispatch, s32 cpu, struct task_struct *prev)
@@ -501,12 +508,11 @@ void BPF_STRUCT_OPS(mlsched_running, struct task_struct *p)
 void BPF_STRUCT_OPS(mlsched_stopping, struct task_struct *p, bool runnable)
 {
 	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
-	u64 now = scx_bpf_now(), used;
+	u64 now = scx_bpf_now();
 
 	if (!tctx)
 		return;
-	used = tctx->started ? now - tctx->started : 0;
-	p->scx.dsq_vtime += vtime_delta(p, used);
+	p->scx.dsq_vtime += vtime_delta(p, current_run(tctx, now));
 	tctx->last_stop = now;
 }
 

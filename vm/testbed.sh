@@ -205,7 +205,7 @@ EOF
         grep -aq '__GUEST_BEGIN__' "$out" && break
     done
     # Guest output is interleaved with kernel log lines ("[   1.23] ...").
-    sed -n '/__GUEST_BEGIN__/,$p' "$out" | sed 1d | grep -av '^\[ *[0-9]' | grep -av '^__GUEST_RC='  || true
+    sed -n '/__GUEST_BEGIN__/,$p' "$out" | sed 1d | grep -av '^\[ *[0-9]' | grep -av '^__GUEST_RC=' || true
     cp "$out" "$CACHE/last-guest.log"
     local rc
     rc=$(grep -ao '__GUEST_RC=[0-9]*' "$out" | tail -1 | cut -d= -f2 || true)
