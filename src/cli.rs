@@ -30,11 +30,15 @@ pub enum Command {
     Selftest(SelftestOpts),
     /// Record the kernel's own can_migrate_task() decisions into a dataset
     /// (root; runs while the default fair scheduler balances).
-    Collect(crate::collect::CollectOpts),
+    Collect(crate::learn::collect::CollectOpts),
     /// Train a decision tree on datasets and write a model file.
-    Train(crate::train::TrainOpts),
+    Train(crate::learn::train::TrainOpts),
     /// Print a model file: tree, feature importance, metrics (or Graphviz).
-    Inspect(crate::inspect::InspectOpts),
+    Inspect(crate::learn::inspect::InspectOpts),
+    /// Compare schedulers on a kernel compile beside fio and cyclictest, in
+    /// shuffled rounds of one boot (natively, or in the VM test bed on a
+    /// kernel without sched_ext); writes JSON, CSV, markdown and a chart.
+    Bench(crate::bench::BenchOpts),
 }
 
 #[derive(Debug, Clone, Args)]

@@ -3,22 +3,11 @@
 //! shape: preflight checks, then init/run in a loop that restarts while the
 //! exit asks for it (UserExitInfo::should_restart, e.g. CPU hotplug).
 
-mod bpf_intf;
-mod bpf_skel;
+mod bench;
 mod cli;
-mod collect;
-mod dataset;
-mod features;
-mod heuristic;
-mod inspect;
-mod metrics;
-mod model;
-mod preflight;
+mod learn;
 mod rng;
-mod scheduler;
-mod selftest;
-mod stats;
-mod train;
+mod sched;
 
 use std::mem::MaybeUninit;
 use std::path::Path;
@@ -31,6 +20,8 @@ use clap::Parser;
 use log::{info, warn};
 
 use cli::{Cli, Command, RunOpts};
+use learn::{collect, inspect, train};
+use sched::{preflight, scheduler, selftest, stats};
 
 fn init_logging(verbose: u8) -> Result<()> {
     let level = if verbose > 0 {
@@ -129,5 +120,9 @@ fn real_main() -> Result<()> {
             train::run(o).map(|_| ())
         }
         Command::Inspect(o) => inspect::run(o),
+        Command::Bench(o) => {
+            init_logging(0)?;
+            bench::main(o)
+        }
     }
 }

@@ -22,6 +22,20 @@ impl XorShift64Star {
         *s ^= *s >> 27;
         s.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
+
+    /// An index below `n` (`n` > 0); the modulo bias is negligible for the
+    /// small `n` this project draws from.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// Fisher-Yates shuffle.
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below(i + 1);
+            v.swap(i, j);
+        }
+    }
 }
 
 #[cfg(test)]

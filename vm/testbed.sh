@@ -11,9 +11,11 @@
 #
 #   vm/testbed.sh setup                  install host tools, fetch the kernel (idempotent)
 #   vm/testbed.sh kernel                 print the cached kernel version that `run` uses
-#   vm/testbed.sh run [-c CPUS] [-n NUMA_NODES] [-m MEM] [-t SECS] -- CMD...
+#   vm/testbed.sh run [-c CPUS] [-n NUMA_NODES] [-m MEM] [-t SECS] [-d DISK]... -- CMD...
 #                                        run CMD (a shell line) in a guest, print its output,
-#                                        exit with its status; kernel log -> $CACHE/last-guest.log
+#                                        exit with its status; kernel log -> $CACHE/last-guest.log;
+#                                        each -d attaches an image file as a virtio disk
+#                                        (/dev/vda, /dev/vdb, ... in the guest)
 #
 # Environment: SCX_MLSCHED_CACHE (default /var/cache/scx_mlsched) holds the
 # kernels, the private apt state and the built virtiofsd; SCX_MLSCHED_VM_KVM=1
@@ -131,9 +133,10 @@ kernel_version() {
 
 # --- running a guest ---------------------------------------------------------
 run() {
-    local cpus=4 mem=3G tmo=1200 nodes=1
+    local cpus=4 mem=3G tmo=1200 nodes=1 disks=()
     while [ $# -gt 0 ]; do
         case $1 in
+        -d) [ -f "$2" ] || die "run: no disk image $2"; disks+=(--disk "$2"); shift 2 ;;
         -c) cpus=$2; shift 2 ;;
         -n) nodes=$2; shift 2 ;;
         -m) mem=$2; shift 2 ;;
@@ -185,7 +188,7 @@ EOF
     local attempt boot_tmo=${SCX_MLSCHED_BOOT_TIMEOUT:-180} vpid t
     for attempt in 1 2 3; do
         : >"$out"
-        setsid timeout "$tmo" vng -r "$vmlinuz" --cpus "$cpus" --memory "$mem" "${numa_opt[@]}" "${kvm_opt[@]}" \
+        setsid timeout "$tmo" vng -r "$vmlinuz" --cpus "$cpus" --memory "$mem" "${numa_opt[@]}" "${kvm_opt[@]}" "${disks[@]}" \
             --verbose --rwdir /var/tmp --rwdir "$PWD" --exec "$script" >"$out" 2>&1 &
         vpid=$!
         t=0
@@ -222,5 +225,5 @@ case ${1:-} in
 setup) setup ;;
 kernel) kernel_version ;;
 run) shift; run "$@" ;;
-*) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

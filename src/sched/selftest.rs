@@ -2,9 +2,9 @@
 //! every combination of the inputs the rule reads, then random vectors
 //! (fixed seed, so a failure is reproducible).
 
-use crate::bpf_intf as c;
-use crate::features::{FeatureVec, NR_FEATURES};
+use crate::learn::features::{FeatureVec, NR_FEATURES};
 use crate::rng::XorShift64Star;
+use crate::sched::bpf_intf as c;
 
 /// The boolean inputs of the kernel rule.
 const RULE_INPUTS: [u32; 5] = [
@@ -44,7 +44,7 @@ pub fn vectors(random: usize, seed: u64) -> Vec<FeatureVec> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::heuristic::{decide, Verdict};
+    use crate::sched::heuristic::{decide, Verdict};
 
     #[test]
     fn vectors_reach_every_verdict() {

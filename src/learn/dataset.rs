@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::features::{FeatureVec, NR_FEATURES, SCHEMA};
+use crate::learn::features::{FeatureVec, NR_FEATURES, SCHEMA};
 
 pub const MAGIC: &str = "scx_mlsched dataset v1";
 pub const LABEL: &str = "label";

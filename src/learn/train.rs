@@ -12,10 +12,10 @@ use linfa_trees::DecisionTree;
 use log::info;
 use ndarray::{Array1, Array2};
 
-use crate::dataset::{self, Dataset};
-use crate::features::{FeatureVec, NR_FEATURES, SCHEMA};
-use crate::metrics::Metrics;
-use crate::model::{Model, ModelMetrics, TrainingInfo, MAX_DEPTH};
+use crate::learn::dataset::{self, Dataset};
+use crate::learn::features::{FeatureVec, NR_FEATURES, SCHEMA};
+use crate::learn::metrics::Metrics;
+use crate::learn::model::{Model, ModelMetrics, TrainingInfo, MAX_DEPTH};
 use crate::rng::XorShift64Star;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -58,11 +58,7 @@ pub struct TrainOpts {
 
 /// Deterministic Fisher-Yates shuffle: same seed, same split everywhere.
 fn shuffle(v: &mut [usize], seed: u64) {
-    let mut rng = XorShift64Star::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    for i in (1..v.len()).rev() {
-        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-        v.swap(i, j);
-    }
+    XorShift64Star::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)).shuffle(v);
 }
 
 /// Stratified assignment of row indices to `k` folds.
@@ -263,9 +259,9 @@ pub fn importance_text(m: &Model) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bpf_intf as c;
-    use crate::heuristic;
-    use crate::selftest;
+    use crate::sched::bpf_intf as c;
+    use crate::sched::heuristic;
+    use crate::sched::selftest;
     use proptest::prelude::*;
 
     /// Rows labelled by the kernel rule's twin: a tree must learn them exactly.
@@ -404,7 +400,7 @@ mod linfa_patch {
     /// stops at the root; the patched one fits the rule exactly.
     #[test]
     fn fits_a_boolean_rule_exactly() {
-        let x: Vec<FeatureVec> = crate::selftest::vectors(3000, 3)
+        let x: Vec<FeatureVec> = crate::sched::selftest::vectors(3000, 3)
             .into_iter()
             .map(|mut v| {
                 v.iter_mut().for_each(|x| *x = x.rem_euclid(2));
@@ -413,7 +409,7 @@ mod linfa_patch {
             .collect();
         let y: Vec<bool> = x
             .iter()
-            .map(|v| crate::heuristic::decide(v).allows())
+            .map(|v| crate::sched::heuristic::decide(v).allows())
             .collect();
         let all: Vec<usize> = (0..x.len()).collect();
         for class_weight in [ClassWeight::None, ClassWeight::Balanced] {

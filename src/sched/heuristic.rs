@@ -6,8 +6,8 @@
 //! (`scx_mlsched selftest`) runs the BPF one through test_run on many
 //! vectors and requires the same verdicts as this one.
 
-use crate::bpf_intf as c;
-use crate::features::FeatureVec;
+use crate::learn::features::FeatureVec;
+use crate::sched::bpf_intf as c;
 
 /// Why a migration was allowed or refused; values are enum mig_verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,7 @@ pub fn decide(v: &FeatureVec) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::NR_FEATURES;
+    use crate::learn::features::NR_FEATURES;
 
     fn cold_movable() -> FeatureVec {
         let mut v = [0; NR_FEATURES];

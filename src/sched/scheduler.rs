@@ -19,12 +19,12 @@ use scx_utils::{
     uei_report, Topology, UserExitInfo, NR_CPU_IDS,
 };
 
-use crate::bpf_intf as c;
-use crate::bpf_skel::*;
 use crate::cli::RunOpts;
-use crate::features::FeatureVec;
-use crate::heuristic::Verdict;
-use crate::stats::{self, Metrics};
+use crate::learn::features::FeatureVec;
+use crate::sched::bpf_intf as c;
+use crate::sched::bpf_skel::*;
+use crate::sched::heuristic::Verdict;
+use crate::sched::stats::{self, Metrics};
 
 pub const SCHEDULER_NAME: &str = "scx_mlsched";
 
@@ -207,7 +207,7 @@ pub fn selftest(opts: &RunOpts, vectors: &[FeatureVec]) -> Result<usize> {
     let skel = Scheduler::open_load(opts, &mut open_object)?;
     for v in vectors {
         let bpf = bpf_decide(&skel, v)?;
-        let rust = crate::heuristic::decide(v);
+        let rust = crate::sched::heuristic::decide(v);
         if Verdict::from_raw(bpf) != Some(rust) {
             bail!(
                 "BPF and Rust disagree on {v:?}: BPF verdict {bpf}, Rust {} ({})",

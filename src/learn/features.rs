@@ -9,9 +9,9 @@ use std::sync::LazyLock;
 
 use anyhow::{bail, Result};
 
-use crate::bpf_intf;
+use crate::sched::bpf_intf;
 
-const DEF: &str = include_str!("../bpf/features.def");
+const DEF: &str = include_str!("../../bpf/features.def");
 
 /// Number of features, as C sees it.
 pub const NR_FEATURES: usize = bpf_intf::mlsched_feature_NR_FEATURES as usize;
@@ -131,7 +131,7 @@ impl Schema {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bpf_intf as c;
+    use crate::sched::bpf_intf as c;
 
     #[test]
     fn rust_and_c_agree_on_order() {

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use crate::model::Model;
-use crate::train::importance_text;
+use crate::learn::model::Model;
+use crate::learn::train::importance_text;
 
 #[derive(Debug, Clone, Args)]
 pub struct InspectOpts {

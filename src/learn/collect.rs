@@ -17,9 +17,9 @@ use libbpf_rs::{MapCore, MapFlags, RingBufferBuilder};
 use log::{info, warn};
 use scx_utils::Topology;
 
-use crate::dataset;
-use crate::features::{FeatureVec, NR_FEATURES};
-use crate::preflight::{self, ExtState};
+use crate::learn::dataset;
+use crate::learn::features::{FeatureVec, NR_FEATURES};
+use crate::sched::preflight::{self, ExtState};
 
 mod skel {
     include!(concat!(env!("OUT_DIR"), "/collect_skel.rs"));

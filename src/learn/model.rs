@@ -20,9 +20,9 @@ use anyhow::{bail, Context, Result};
 use linfa_trees::{DecisionTree, TreeNode};
 use serde::{Deserialize, Serialize};
 
-use crate::bpf_intf as c;
-use crate::features::{FeatureVec, NR_FEATURES, SCHEMA};
-use crate::metrics::Metrics;
+use crate::learn::features::{FeatureVec, NR_FEATURES, SCHEMA};
+use crate::learn::metrics::Metrics;
+use crate::sched::bpf_intf as c;
 
 pub const FORMAT: &str = "scx_mlsched-tree";
 pub const VERSION: u32 = 1;

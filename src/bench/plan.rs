@@ -1,0 +1,163 @@
+//! The benchmark's plan: which schedulers (arms) run, how each is started,
+//! and in what order.  Every round runs every available arm once, in an
+//! order shuffled from the seed; round 0 is the warm-up and is discarded.
+//! Interleaving arms within a round is what lets the paired ratios cancel
+//! the slow drifts of an emulated machine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Result};
+
+use crate::rng::XorShift64Star;
+
+/// The arm every ratio is taken against.
+pub const BASELINE: &str = "default";
+
+/// How an arm's scheduler is started.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Launch {
+    /// No sched_ext scheduler: the kernel's own (EEVDF).
+    Kernel,
+    /// A program that attaches a sched_ext scheduler and detaches on SIGINT.
+    Program { path: PathBuf, args: Vec<String> },
+    /// The arm cannot run here; the report says why.
+    Unavailable(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arm {
+    pub name: String,
+    pub launch: Launch,
+}
+
+impl Arm {
+    pub fn available(&self) -> bool {
+        !matches!(self.launch, Launch::Unavailable(_))
+    }
+
+    /// The version the arm reports (`--version`), or the kernel's for the
+    /// default scheduler.
+    pub fn version(&self) -> String {
+        match &self.launch {
+            Launch::Kernel => std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| format!("kernel {}", s.trim()))
+                .unwrap_or_else(|_| "kernel (unknown)".into()),
+            Launch::Program { path, .. } => Command::new(path)
+                .arg("--version")
+                .output()
+                .ok()
+                .and_then(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .next()
+                        .map(|l| l.trim().to_string())
+                })
+                .filter(|l| !l.is_empty())
+                .unwrap_or_else(|| "(no --version)".into()),
+            Launch::Unavailable(why) => format!("not available: {why}"),
+        }
+    }
+}
+
+/// Why the learned-model arm cannot run yet.
+pub const ML_UNAVAILABLE: &str =
+    "the learned model is not in the scheduling loop yet (`run` loads no model)";
+
+/// Resolve arm names: `default`, `mlsched` (this binary's heuristic policy),
+/// `mlsched-ml`, and peers: `bpfland` or `scx_bpfland` is `scx_bpfland` in
+/// `peers_dir`.
+pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<Arm>> {
+    let mut out: Vec<Arm> = Vec::new();
+    for name in names {
+        let name = name.trim().trim_start_matches("scx_").to_string();
+        if name.is_empty() || out.iter().any(|a| a.name == name) {
+            bail!("--schedulers: empty or repeated name '{name}'");
+        }
+        let launch = match name.as_str() {
+            BASELINE => Launch::Kernel,
+            "mlsched" => Launch::Program {
+                path: self_exe.to_path_buf(),
+                args: vec!["run".into()],
+            },
+            "mlsched-ml" => Launch::Unavailable(ML_UNAVAILABLE.into()),
+            peer => {
+                let path = peers_dir.join(format!("scx_{peer}"));
+                if path.is_file() {
+                    Launch::Program { path, args: vec![] }
+                } else {
+                    Launch::Unavailable(format!(
+                        "{} is not installed (bench/setup.sh builds the pinned peers)",
+                        path.display()
+                    ))
+                }
+            }
+        };
+        out.push(Arm { name, launch });
+    }
+    if !out.iter().any(|a| a.name == BASELINE) {
+        bail!("--schedulers must include '{BASELINE}': every ratio is taken against it");
+    }
+    Ok(out)
+}
+
+/// The order of the runs: `rounds + 1` rounds (0 = warm-up), each a
+/// shuffled list of indices into the available arms.
+pub fn schedule(n_arms: usize, rounds: u32, seed: u64) -> Vec<Vec<usize>> {
+    let mut rng = XorShift64Star::new(seed);
+    (0..=rounds)
+        .map(|_| {
+            let mut order: Vec<usize> = (0..n_arms).collect();
+            rng.shuffle(&mut order);
+            order
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(s: &str) -> Vec<String> {
+        s.split(',').map(String::from).collect()
+    }
+
+    #[test]
+    fn arms_resolve_and_say_why_not() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("scx_bpfland"), "").unwrap();
+        let a = arms(
+            &names("default,mlsched,mlsched-ml,scx_bpfland,rusty"),
+            Path::new("/x/scx_mlsched"),
+            dir.path(),
+        )
+        .unwrap();
+        let n: Vec<&str> = a.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(n, ["default", "mlsched", "mlsched-ml", "bpfland", "rusty"]);
+        assert_eq!(a[0].launch, Launch::Kernel);
+        assert!(matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run"]));
+        assert!(!a[2].available() && a[3].available());
+        assert!(matches!(&a[4].launch, Launch::Unavailable(w) if w.contains("scx_rusty")));
+    }
+
+    #[test]
+    fn baseline_is_required_and_names_unique() {
+        let p = Path::new("/nonexistent");
+        assert!(arms(&names("mlsched,bpfland"), p, p).is_err());
+        assert!(arms(&names("default,mlsched,mlsched"), p, p).is_err());
+        assert!(arms(&names("default,"), p, p).is_err());
+    }
+
+    #[test]
+    fn every_round_is_a_permutation_and_orders_vary() {
+        let s = schedule(4, 5, 1);
+        assert_eq!(s.len(), 6);
+        for r in &s {
+            let mut v = r.clone();
+            v.sort();
+            assert_eq!(v, [0, 1, 2, 3]);
+        }
+        assert!(s.windows(2).any(|w| w[0] != w[1]), "{s:?}");
+        assert_eq!(s, schedule(4, 5, 1));
+    }
+}

@@ -1,0 +1,124 @@
+//! What one benchmark run records (one arm in one round), and the metrics
+//! the report derives from it.  The per-run JSON files hold these records
+//! verbatim (with fio's and cyclictest's own JSON), so a report can be
+//! remade from them without running anything again.
+
+use serde::{Deserialize, Serialize};
+
+use super::workload::{FioFigures, LatencyFigures};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub arm: String,
+    /// 0 is the warm-up round, discarded from every statistic.
+    pub round: u32,
+    /// Position of this arm in the round's shuffled order (0-based).
+    pub position: u32,
+    /// The run completed and every figure below is valid.
+    pub ok: bool,
+    /// Why it did not (scheduler failed to attach or was ejected, a
+    /// workload failed).
+    pub error: Option<String>,
+    /// The ops name the kernel showed while the run went on (empty for the
+    /// default scheduler).
+    pub ops: String,
+    pub compile_wall_s: f64,
+    /// CPU time of the compile (user + sys of make and its children).
+    pub compile_cpu_s: f64,
+    /// compile_cpu_s / (CPUs x compile_wall_s): 1.0 keeps every CPU busy.
+    pub efficiency: f64,
+    /// Share of all CPU time that was busy (any task) during the compile.
+    pub cpu_busy: f64,
+    pub fio: FioFigures,
+    pub latency: LatencyFigures,
+    pub ctx_switches: u64,
+    /// Task migrations counted by perf's cpu-migrations event (set_task_cpu(),
+    /// where the sched_migrate_task tracepoint fires too).
+    pub migrations: u64,
+    pub migrations_per_60s: f64,
+    /// The scheduler's exit status after SIGINT (None for the default).
+    pub sched_exit: Option<i32>,
+    /// fio's and cyclictest's own JSON outputs.
+    pub fio_json: serde_json::Value,
+    pub cyclictest_json: serde_json::Value,
+}
+
+/// Which way a metric is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    Lower,
+    Higher,
+    /// Neither (a count that describes behaviour, such as migrations).
+    Neither,
+}
+
+pub struct Metric {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub better: Better,
+    pub get: fn(&RunRecord) -> f64,
+}
+
+/// Every metric the report gives, in its order; the first four are the
+/// headline ones (the table of ratios and the chart).
+pub const METRICS: &[Metric] = &[
+    Metric {
+        key: "compile_wall_s",
+        label: "compile time (s)",
+        better: Better::Lower,
+        get: |r| r.compile_wall_s,
+    },
+    Metric {
+        key: "fio_iops",
+        label: "fio IOPS (read+write)",
+        better: Better::Higher,
+        get: |r| r.fio.iops,
+    },
+    Metric {
+        key: "fio_clat_p99_us",
+        label: "fio p99 completion latency (us)",
+        better: Better::Lower,
+        get: |r| r.fio.clat_p99_us,
+    },
+    Metric {
+        key: "wakeup_p99_us",
+        label: "cyclictest p99 wakeup latency (us)",
+        better: Better::Lower,
+        get: |r| r.latency.p99_us,
+    },
+    Metric {
+        key: "efficiency",
+        label: "scheduling efficiency (compile CPU / CPUs x wall)",
+        better: Better::Higher,
+        get: |r| r.efficiency,
+    },
+    Metric {
+        key: "fio_clat_mean_us",
+        label: "fio mean completion latency (us)",
+        better: Better::Lower,
+        get: |r| r.fio.clat_mean_us,
+    },
+    Metric {
+        key: "wakeup_avg_us",
+        label: "cyclictest mean wakeup latency (us)",
+        better: Better::Lower,
+        get: |r| r.latency.avg_us,
+    },
+    Metric {
+        key: "ctx_switches",
+        label: "context switches",
+        better: Better::Neither,
+        get: |r| r.ctx_switches as f64,
+    },
+    Metric {
+        key: "migrations_per_60s",
+        label: "task migrations per 60 s",
+        better: Better::Neither,
+        get: |r| r.migrations_per_60s,
+    },
+];
+
+/// The headline metrics: the ratio table and the chart.
+pub fn headline() -> &'static [Metric] {
+    &METRICS[..4]
+}

@@ -1,0 +1,369 @@
+//! The benchmark's output folder: the environment block, every run's record
+//! as JSON (fio's and cyclictest's own JSON inside), a CSV with one row per
+//! run, the summary as JSON and as a markdown table, and the chart
+//! (chart.rs).  The markdown says where the numbers were measured and how
+//! to read the ratios, so that it can be pasted into the README as is.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::record::{headline, Better, RunRecord, METRICS};
+use super::summary::{ArmSummary, Cell};
+
+/// Where and how the numbers were measured.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Environment {
+    pub date: String,
+    pub machine: String,
+    pub kernel: String,
+    pub cpus: usize,
+    pub cpu_model: String,
+    pub memory_gib: f64,
+    /// "native" or the VM test bed and its emulation.
+    pub place: String,
+    pub emulated: bool,
+    pub git_revision: String,
+    pub scope: String,
+    pub make_targets: Vec<String>,
+    pub fio_secs: u32,
+    pub rounds: u32,
+    pub seed: u64,
+    /// (arm, version) for every arm, available or not.
+    pub schedulers: Vec<(String, String)>,
+}
+
+impl Environment {
+    /// What this machine says about itself; the caller fills the rest.
+    pub fn probe() -> Environment {
+        let read = |p: &str| fs::read_to_string(p).unwrap_or_default();
+        let cpuinfo = read("/proc/cpuinfo");
+        let meminfo = read("/proc/meminfo");
+        Environment {
+            date: chrono::Local::now().format("%Y-%m-%d %H:%M %Z").to_string(),
+            kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu_model: cpuinfo
+                .lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+                .unwrap_or_default(),
+            memory_gib: meminfo
+                .lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok())
+                .map_or(0.0, |kib| (kib / 1048576.0 * 10.0).round() / 10.0),
+            ..Default::default()
+        }
+    }
+}
+
+/// One CSV row per run (the figures of RunRecord, flat).
+#[derive(Serialize)]
+struct CsvRow<'a> {
+    arm: &'a str,
+    round: u32,
+    warmup: bool,
+    position: u32,
+    ok: bool,
+    error: &'a str,
+    compile_wall_s: f64,
+    compile_cpu_s: f64,
+    efficiency: f64,
+    cpu_busy: f64,
+    fio_iops: f64,
+    fio_clat_mean_us: f64,
+    fio_clat_p99_us: f64,
+    wakeup_avg_us: f64,
+    wakeup_p99_us: f64,
+    wakeup_max_us: f64,
+    ctx_switches: u64,
+    migrations: u64,
+    migrations_per_60s: f64,
+    sched_exit: Option<i32>,
+}
+
+pub fn write_run(dir: &Path, rec: &RunRecord) -> Result<()> {
+    let p = dir.join(format!("r{}-{}.json", rec.round, rec.arm));
+    fs::write(&p, serde_json::to_string_pretty(rec)?)
+        .with_context(|| format!("writing {}", p.display()))
+}
+
+pub fn write_csv(path: &Path, runs: &[RunRecord]) -> Result<()> {
+    let mut w =
+        csv::Writer::from_path(path).with_context(|| format!("writing {}", path.display()))?;
+    for r in runs {
+        w.serialize(CsvRow {
+            arm: &r.arm,
+            round: r.round,
+            warmup: r.round == 0,
+            position: r.position,
+            ok: r.ok,
+            error: r.error.as_deref().unwrap_or(""),
+            compile_wall_s: r.compile_wall_s,
+            compile_cpu_s: r.compile_cpu_s,
+            efficiency: r.efficiency,
+            cpu_busy: r.cpu_busy,
+            fio_iops: r.fio.iops,
+            fio_clat_mean_us: r.fio.clat_mean_us,
+            fio_clat_p99_us: r.fio.clat_p99_us,
+            wakeup_avg_us: r.latency.avg_us,
+            wakeup_p99_us: r.latency.p99_us,
+            wakeup_max_us: r.latency.max_us,
+            ctx_switches: r.ctx_switches,
+            migrations: r.migrations,
+            migrations_per_60s: r.migrations_per_60s,
+            sched_exit: r.sched_exit,
+        })?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// A figure with as many digits as it deserves.
+fn num(x: f64) -> String {
+    match x.abs() {
+        a if a >= 1000.0 => format!("{x:.0}"),
+        a if a >= 10.0 => format!("{x:.1}"),
+        _ => format!("{x:.2}"),
+    }
+}
+
+fn ratio_text(c: &Cell, better: Better) -> String {
+    match c.ratio {
+        Some(r) => format!(
+            "{:.2} [{:.2}–{:.2}] {}",
+            r.point,
+            r.lo,
+            r.hi,
+            r.verdict(better)
+        ),
+        None => "–".into(),
+    }
+}
+
+fn spread_text(c: &Cell) -> String {
+    match c.spread {
+        Some(s) => format!("{} ({}–{})", num(s.median), num(s.min), num(s.max)),
+        None => "–".into(),
+    }
+}
+
+pub fn markdown(env: &Environment, arms: &[ArmSummary], runs: &[RunRecord]) -> String {
+    let mut m = String::new();
+    let measured_rounds = env.rounds;
+    let _ = writeln!(
+        m,
+        "# scx_mlsched benchmark: {}, {}\n",
+        env.date, env.machine
+    );
+    let _ = writeln!(
+        m,
+        "Measured **{}**: kernel {}, {} CPUs ({}), {} GiB, git {}.\n",
+        env.place, env.kernel, env.cpus, env.cpu_model, env.memory_gib, env.git_revision
+    );
+    let _ = writeln!(
+        m,
+        "Workload (scope `{}`): `make -j{} {}` on Debian's linux-source (defconfig, in \
+         memory), beside fio (4 KiB randrw 70/30, O_DIRECT, 2 psync jobs, {} s) and \
+         cyclictest (one SCHED_OTHER thread, 1 ms period). {} measured rounds after one \
+         discarded warm-up round; each round runs every scheduler once, in a shuffled \
+         order (seed {}).\n",
+        env.scope,
+        env.cpus + 2,
+        env.make_targets.join(" "),
+        env.fio_secs,
+        measured_rounds,
+        env.seed
+    );
+    let _ = writeln!(
+        m,
+        "Ratios are the scheduler's figure over the default scheduler's in the same \
+         round (geometric mean over rounds), with a 95% bootstrap confidence interval. \
+         Where the interval contains 1 the difference is **within noise**. Below 1 is \
+         better for times and latencies, above 1 for IOPS.\n"
+    );
+    let _ = writeln!(m, "## Against the default scheduler\n");
+    let heads = headline();
+    let _ = writeln!(
+        m,
+        "| scheduler | {} |",
+        heads
+            .iter()
+            .map(|h| h.label)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(m, "|---{}|", "|---".repeat(heads.len()));
+    for a in arms.iter().filter(|a| a.arm != super::plan::BASELINE) {
+        let cells = match &a.unavailable {
+            Some(why) => vec![format!("not available: {why}"); 1]
+                .into_iter()
+                .chain(std::iter::repeat_n(String::new(), heads.len() - 1))
+                .collect::<Vec<_>>(),
+            None => heads
+                .iter()
+                .zip(&a.cells)
+                .map(|(h, c)| ratio_text(c, h.better))
+                .collect(),
+        };
+        let _ = writeln!(m, "| {} | {} |", a.arm, cells.join(" | "));
+    }
+    let avail: Vec<&ArmSummary> = arms.iter().filter(|a| a.unavailable.is_none()).collect();
+    let _ = writeln!(
+        m,
+        "\n## Figures per scheduler: median (min–max) over the measured rounds\n"
+    );
+    let _ = writeln!(
+        m,
+        "| metric | {} |",
+        avail
+            .iter()
+            .map(|a| a.arm.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(m, "|---{}|", "|---".repeat(avail.len()));
+    for (i, metric) in METRICS.iter().enumerate() {
+        let _ = writeln!(
+            m,
+            "| {} | {} |",
+            metric.label,
+            avail
+                .iter()
+                .map(|a| spread_text(&a.cells[i]))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+    }
+    let _ = writeln!(
+        m,
+        "\n## Schedulers\n\n| scheduler | version | runs ok | runs failed |\n|---|---|---|---|"
+    );
+    for a in arms {
+        let ver = env
+            .schedulers
+            .iter()
+            .find(|(n, _)| n == &a.arm)
+            .map_or("", |(_, v)| v.as_str());
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} |",
+            a.arm, ver, a.ok_runs, a.failed_runs
+        );
+    }
+    let failed: Vec<&RunRecord> = runs.iter().filter(|r| !r.ok).collect();
+    if !failed.is_empty() {
+        let _ = writeln!(m, "\n## Failed runs\n");
+        for r in failed {
+            let _ = writeln!(
+                m,
+                "- round {}{}, {}: {}",
+                r.round,
+                if r.round == 0 { " (warm-up)" } else { "" },
+                r.arm,
+                r.error.as_deref().unwrap_or("?")
+            );
+        }
+    }
+    m
+}
+
+/// Write the whole folder but the per-run files (written as runs end).
+pub fn write_all(
+    dir: &Path,
+    env: &Environment,
+    arms: &[ArmSummary],
+    runs: &[RunRecord],
+) -> Result<()> {
+    fs::write(dir.join("env.json"), serde_json::to_string_pretty(env)?)?;
+    fs::write(
+        dir.join("summary.json"),
+        serde_json::to_string_pretty(arms)?,
+    )?;
+    write_csv(&dir.join("runs.csv"), runs)?;
+    fs::write(dir.join("summary.md"), markdown(env, arms, runs))?;
+    super::chart::draw(&dir.join("ratios.png"), env, arms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::summary::summarize;
+
+    fn runs() -> Vec<RunRecord> {
+        let mut v = Vec::new();
+        for round in 0..4 {
+            for (arm, wall, iops) in [("default", 100.0, 1000.0), ("fast", 60.0, 990.0)] {
+                let mut r = RunRecord {
+                    arm: arm.into(),
+                    round,
+                    ok: true,
+                    compile_wall_s: wall + round as f64,
+                    ..Default::default()
+                };
+                r.fio.iops = iops + round as f64 * 5.0;
+                r.fio.clat_p99_us = 100.0;
+                r.latency.p99_us = 50.0;
+                v.push(r);
+            }
+        }
+        v.push(RunRecord {
+            arm: "fast".into(),
+            round: 4,
+            error: Some("ejected".into()),
+            ..Default::default()
+        });
+        v
+    }
+
+    #[test]
+    fn markdown_states_ratios_noise_and_failures() {
+        let runs = runs();
+        let arms: Vec<String> = ["default", "fast", "ml"].map(String::from).to_vec();
+        let s = summarize(
+            &runs,
+            &arms,
+            "default",
+            &[("ml".into(), "no model".into())],
+            1,
+        );
+        let env = Environment {
+            place: "VM test bed (TCG)".into(),
+            rounds: 3,
+            ..Default::default()
+        };
+        let md = markdown(&env, &s, &runs);
+        assert!(md.contains("Measured **VM test bed (TCG)**"), "{md}");
+        let fast = md.lines().find(|l| l.starts_with("| fast |")).unwrap();
+        assert!(fast.contains("better"), "{fast}");
+        // Same p99 in every round: ratio 1 exactly, within noise.
+        assert!(fast.contains("1.00 [1.00–1.00] within noise"), "{fast}");
+        assert!(md.contains("| ml | not available: no model |"), "{md}");
+        assert!(md.contains("- round 4, fast: ejected"), "{md}");
+        // Warm-up (round 0) excluded: default's compile median is 102.
+        assert!(
+            md.contains("| compile time (s) | 102.0 (101.0–103.0) |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn csv_has_a_row_per_run_and_marks_warmup() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("runs.csv");
+        let runs = runs();
+        write_csv(&p, &runs).unwrap();
+        let mut rd = csv::Reader::from_path(&p).unwrap();
+        let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+        assert_eq!(rows.len(), runs.len());
+        let h = rd.headers().unwrap().clone();
+        let col = |name: &str| h.iter().position(|c| c == name).unwrap();
+        assert_eq!(&rows[0][col("warmup")], "true");
+        assert_eq!(&rows[2][col("warmup")], "false");
+        assert_eq!(&rows[8][col("error")], "ejected");
+    }
+}

@@ -1,0 +1,388 @@
+//! Runs the benchmark's plan on this machine (natively, or inside the VM
+//! test bed's guest): for each run, attach the arm's scheduler and check the
+//! kernel shows it, start the mix (perf counting migrations, cyclictest,
+//! fio, then `make` on a fresh copy of the kernel tree), record the figures,
+//! detach, and check the scheduler left cleanly.  A scheduler that fails to
+//! attach or is ejected mid-run gives a failed run with its reason and log
+//! tail; the benchmark goes on with the other runs.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use log::{info, warn};
+
+use super::plan::{Arm, Launch};
+use super::record::RunRecord;
+use super::workload::{self, Scope};
+use crate::sched::preflight::{self, ExtState};
+
+/// Time a scheduler may take to attach (peers load slowly under emulation).
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(120);
+/// Time it may take to detach after SIGINT before it is killed.
+const DETACH_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn ext_state() -> ExtState {
+    preflight::read_state(Path::new(preflight::SYSFS_SCHED_EXT))
+}
+
+fn wait_for(timeout: Duration, mut ok: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < timeout {
+        if ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    ok()
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill() on our own child's pid; it has not been reaped yet.
+    unsafe { libc::kill(child.id() as i32, sig) };
+}
+
+/// Wait for `child` at most `timeout`; SIGKILL it past that.
+fn wait_or_kill(child: &mut Child, timeout: Duration) -> Result<std::process::ExitStatus> {
+    let t0 = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait()? {
+            return Ok(st);
+        }
+        if t0.elapsed() > timeout {
+            let _ = child.kill();
+            return Ok(child.wait()?);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let v: Vec<&str> = text.lines().collect();
+    v[v.len().saturating_sub(lines)..].join(" | ")
+}
+
+/// An attached sched_ext scheduler.
+struct Attached {
+    child: Child,
+    ops: String,
+    log: PathBuf,
+}
+
+/// Start the arm's scheduler and wait until the kernel shows it enabled.
+fn attach(arm: &Arm, log: &Path) -> Result<Option<Attached>> {
+    if !wait_for(Duration::from_secs(30), || {
+        ext_state() == ExtState::Disabled
+    }) {
+        bail!(
+            "sched_ext is not disabled before the run: {:?}",
+            ext_state()
+        );
+    }
+    let (path, args) = match &arm.launch {
+        Launch::Kernel => return Ok(None),
+        Launch::Program { path, args } => (path, args),
+        Launch::Unavailable(why) => bail!("not available: {why}"),
+    };
+    let out = fs::File::create(log)?;
+    let mut child = Command::new(path)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .with_context(|| format!("starting {}", path.display()))?;
+    let mut exited = None;
+    let up = wait_for(ATTACH_TIMEOUT, || {
+        if let Ok(Some(st)) = child.try_wait() {
+            exited = Some(st);
+            return true;
+        }
+        matches!(ext_state(), ExtState::Busy { state, .. } if state == "enabled")
+    });
+    if let Some(st) = exited {
+        bail!(
+            "{} exited ({st}) before attaching: {}",
+            arm.name,
+            tail(log, 5)
+        );
+    }
+    if !up {
+        signal(&child, libc::SIGKILL);
+        let _ = child.wait();
+        bail!(
+            "{} did not attach within {ATTACH_TIMEOUT:?}: {}",
+            arm.name,
+            tail(log, 5)
+        );
+    }
+    let ExtState::Busy { ops, .. } = ext_state() else {
+        bail!(
+            "{} detached right after attaching: {}",
+            arm.name,
+            tail(log, 5)
+        );
+    };
+    Ok(Some(Attached {
+        child,
+        ops,
+        log: log.to_path_buf(),
+    }))
+}
+
+impl Attached {
+    /// Still attached, as the same ops?
+    fn check(&mut self) -> Result<()> {
+        match ext_state() {
+            ExtState::Busy { state, ops } if state == "enabled" && ops == self.ops => Ok(()),
+            st => bail!(
+                "the scheduler left during the run (now {st:?}; ejected?): {}",
+                tail(&self.log, 5)
+            ),
+        }
+    }
+
+    /// SIGINT, as scx_loader stops a scheduler; the exit status.
+    fn detach(mut self) -> Result<i32> {
+        signal(&self.child, libc::SIGINT);
+        let st = wait_or_kill(&mut self.child, DETACH_TIMEOUT)?;
+        if !wait_for(Duration::from_secs(30), || {
+            ext_state() == ExtState::Disabled
+        }) {
+            bail!("sched_ext did not return to disabled: {:?}", ext_state());
+        }
+        Ok(st.code().unwrap_or(128 + st.signal_or_zero()))
+    }
+}
+
+trait SignalOrZero {
+    fn signal_or_zero(&self) -> i32;
+}
+impl SignalOrZero for std::process::ExitStatus {
+    fn signal_or_zero(&self) -> i32 {
+        std::os::unix::process::ExitStatusExt::signal(self).unwrap_or(0)
+    }
+}
+
+fn proc_stat() -> Result<workload::ProcStat> {
+    workload::parse_proc_stat(&fs::read_to_string("/proc/stat")?)
+}
+
+fn children_cpu_s() -> f64 {
+    // SAFETY: getrusage fills the struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// The compile's tree: a pristine prepared copy and the run's fresh copy.
+pub struct Tree {
+    pristine: PathBuf,
+    run: PathBuf,
+}
+
+impl Tree {
+    /// The VM scopes unpack `ksubset.tar` (bench/setup.sh) into `scratch`
+    /// (a tmpfs in the guest); defconfig uses the whole prepared tree.
+    pub fn prepare(scope: Scope, workdir: &Path, scratch: &Path) -> Result<Tree> {
+        let run = scratch.join("run");
+        if !scope.uses_subset() {
+            let pristine = workdir.join("linux");
+            if !pristine.join(".config").is_file() {
+                bail!(
+                    "{} has no prepared kernel tree: run bench/setup.sh",
+                    pristine.display()
+                );
+            }
+            return Ok(Tree { pristine, run });
+        }
+        let tar = workdir.join("ksubset.tar");
+        if !tar.is_file() {
+            bail!("{} is missing: run bench/setup.sh", tar.display());
+        }
+        let pristine = scratch.join("pristine");
+        let _ = fs::remove_dir_all(&pristine);
+        fs::create_dir_all(&pristine)?;
+        sh(Command::new("tar")
+            .arg("-xf")
+            .arg(&tar)
+            .arg("-C")
+            .arg(&pristine))?;
+        Ok(Tree { pristine, run })
+    }
+
+    fn fresh(&self) -> Result<()> {
+        if self.run.exists() {
+            fs::remove_dir_all(&self.run)?;
+        }
+        sh(Command::new("cp")
+            .arg("-a")
+            .arg(&self.pristine)
+            .arg(&self.run))
+    }
+}
+
+fn sh(cmd: &mut Command) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+pub struct Runner {
+    pub scope: Scope,
+    pub cpus: usize,
+    pub tree: Tree,
+    pub fio_target: PathBuf,
+    /// Where per-run files go (fio and cyclictest JSON, scheduler logs).
+    pub runs_dir: PathBuf,
+}
+
+impl Runner {
+    /// One run: `arm` in `round`, at `position` in the round's order.
+    pub fn run(&self, arm: &Arm, round: u32, position: u32) -> RunRecord {
+        let mut rec = RunRecord {
+            arm: arm.name.clone(),
+            round,
+            position,
+            ..Default::default()
+        };
+        let stem = self.runs_dir.join(format!("r{round}-{}", arm.name));
+        let sched_log = stem.with_extension("sched.log");
+        let res = (|| -> Result<()> {
+            self.tree.fresh()?;
+            let mut att = attach(arm, &sched_log)?;
+            if let Some(a) = &att {
+                rec.ops = a.ops.clone();
+            }
+            let measured = self.measure(&stem, &mut rec);
+            let checked = att.as_mut().map_or(Ok(()), |a| a.check());
+            if let Some(a) = att {
+                rec.sched_exit = Some(a.detach()?);
+            }
+            measured.and(checked)?;
+            if let Some(code) = rec.sched_exit.filter(|&c| c != 0) {
+                bail!(
+                    "{} exited {code} on SIGINT: {}",
+                    arm.name,
+                    tail(&sched_log, 5)
+                );
+            }
+            Ok(())
+        })();
+        match res {
+            Ok(()) => rec.ok = true,
+            Err(e) => {
+                warn!("round {round}, {}: {e:#}", arm.name);
+                rec.error = Some(format!("{e:#}"));
+            }
+        }
+        rec
+    }
+
+    /// The mix itself, with the scheduler already attached.
+    fn measure(&self, stem: &Path, rec: &mut RunRecord) -> Result<()> {
+        let fio_out = stem.with_extension("fio.json");
+        let ct_out = stem.with_extension("cyclictest.json");
+        let perf_out = stem.with_extension("perf.csv");
+        let make_log = stem.with_extension("make.log");
+        let null = Stdio::null;
+
+        let perf_t0 = Instant::now();
+        let mut perf = Command::new("perf")
+            .args(["stat", "-a", "-x,", "-e", "cpu-migrations", "-o"])
+            .arg(&perf_out)
+            .stdout(null())
+            .stderr(null())
+            .spawn()
+            .context("starting perf (linux-perf)")?;
+        let mut ct = Command::new("cyclictest")
+            .args(workload::cyclictest_args(&ct_out))
+            .stdout(null())
+            .stderr(null())
+            .spawn()
+            .context("starting cyclictest (rt-tests)")?;
+        std::thread::sleep(Duration::from_secs(1));
+        let mut fio = Command::new("fio")
+            .args(workload::fio_args(
+                &self.fio_target,
+                self.scope.fio_secs(),
+                &fio_out,
+            ))
+            .stdout(null())
+            .stderr(fs::File::create(stem.with_extension("fio.log"))?)
+            .spawn()
+            .context("starting fio")?;
+
+        let st0 = proc_stat()?;
+        let cpu0 = children_cpu_s();
+        let t0 = Instant::now();
+        let make = Command::new("make")
+            .arg("-s")
+            .arg(format!("-j{}", self.cpus + 2))
+            .args(self.scope.targets())
+            .current_dir(&self.tree.run)
+            .stdout(null())
+            .stderr(fs::File::create(&make_log)?)
+            .status()
+            .context("starting make")?;
+        rec.compile_wall_s = t0.elapsed().as_secs_f64();
+        // Only make has been reaped since cpu0: the delta is its tree's CPU time.
+        rec.compile_cpu_s = children_cpu_s() - cpu0;
+        let st1 = proc_stat()?;
+
+        signal(&ct, libc::SIGINT);
+        signal(&perf, libc::SIGINT);
+        let fio_limit = Duration::from_secs(self.scope.fio_secs() as u64 + 120);
+        let fio_st = wait_or_kill(&mut fio, fio_limit)?;
+        let _ = wait_or_kill(&mut ct, Duration::from_secs(30))?;
+        let _ = wait_or_kill(&mut perf, Duration::from_secs(30))?;
+        let perf_window = perf_t0.elapsed().as_secs_f64();
+
+        if !make.success() {
+            bail!("make failed ({make}): {}", tail(&make_log, 5));
+        }
+        rec.efficiency = rec.compile_cpu_s / (self.cpus as f64 * rec.compile_wall_s);
+        rec.cpu_busy = (st1.busy - st0.busy) as f64 / (st1.total - st0.total).max(1) as f64;
+        rec.ctx_switches = st1.ctxt - st0.ctxt;
+
+        if !fio_st.success() {
+            bail!(
+                "fio failed ({fio_st}): {}",
+                tail(&stem.with_extension("fio.log"), 5)
+            );
+        }
+        let read_json = |p: &Path| -> Result<serde_json::Value> {
+            let text = fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            // fio may print notes before its JSON.
+            let start = text.find('{').unwrap_or(0);
+            serde_json::from_str(&text[start..]).with_context(|| format!("parsing {}", p.display()))
+        };
+        rec.fio_json = read_json(&fio_out)?;
+        rec.fio = workload::parse_fio(&rec.fio_json)?;
+        rec.cyclictest_json = read_json(&ct_out)?;
+        rec.latency = workload::parse_cyclictest(&rec.cyclictest_json)?;
+        let perf_text = fs::read_to_string(&perf_out).unwrap_or_default();
+        rec.migrations = workload::parse_perf_count(&perf_text, "cpu-migrations")
+            .with_context(|| format!("perf counted no cpu-migrations: {}", perf_text.trim()))?;
+        rec.migrations_per_60s = rec.migrations as f64 * 60.0 / perf_window;
+        info!(
+            "round {}, {}: compile {:.1} s, fio {:.0} IOPS, wakeup p99 {:.0} us, {} migrations",
+            rec.round,
+            rec.arm,
+            rec.compile_wall_s,
+            rec.fio.iops,
+            rec.latency.p99_us,
+            rec.migrations
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,340 @@
+//! The benchmark's workloads and how their figures are read: the kernel
+//! compile's scope (what `make` builds, and where its tree comes from), fio's
+//! command line and JSON, cyclictest's JSON histogram, `perf stat` CSV and
+//! /proc/stat.  Everything here is pure parsing or command building, so it
+//! is unit-tested on recorded outputs; `run.rs` starts the processes.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
+
+/// How much of the kernel one run compiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// `defconfig` on a kernel with sched_ext, `vm` inside the VM test bed.
+    Auto,
+    /// Two objects and 5 s of fio: checks the pipeline, not the numbers.
+    Quick,
+    /// A fixed subset (kernel/time/ and kernel/locking/, 33 objects) sized
+    /// for 60-120 s per run under emulation.
+    Vm,
+    /// The whole defconfig vmlinux (native runs).
+    Defconfig,
+}
+
+impl Scope {
+    /// Auto resolved for where the benchmark runs.
+    pub fn resolve(self, emulated: bool) -> Scope {
+        match self {
+            Scope::Auto if emulated => Scope::Vm,
+            Scope::Auto => Scope::Defconfig,
+            s => s,
+        }
+    }
+
+    /// `make` targets of one run.
+    pub fn targets(self) -> &'static [&'static str] {
+        match self {
+            Scope::Quick => &["kernel/locking/mutex.o", "kernel/locking/rwsem.o"],
+            Scope::Vm => &["kernel/time/", "kernel/locking/"],
+            Scope::Defconfig | Scope::Auto => &["vmlinux"],
+        }
+    }
+
+    /// Whether the scope builds from the packed subset (`ksubset.tar`)
+    /// rather than the whole prepared tree.
+    pub fn uses_subset(self) -> bool {
+        matches!(self, Scope::Quick | Scope::Vm)
+    }
+
+    /// fio's running time: shorter than the compile it runs beside, so
+    /// that every fio second is measured under the mix.
+    pub fn fio_secs(self) -> u32 {
+        match self {
+            Scope::Quick => 5,
+            Scope::Vm => 45,
+            Scope::Defconfig | Scope::Auto => 60,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Auto => "auto",
+            Scope::Quick => "quick",
+            Scope::Vm => "vm",
+            Scope::Defconfig => "defconfig",
+        }
+    }
+}
+
+/// fio: 4 KiB random reads and writes (70/30) with O_DIRECT, two jobs doing
+/// synchronous I/O, so that every completion is a wakeup the scheduler places.
+pub fn fio_args(target: &Path, secs: u32, json_out: &Path) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "--name=randrw",
+        "--rw=randrw",
+        "--rwmixread=70",
+        "--bs=4k",
+        "--direct=1",
+        "--ioengine=psync",
+        "--numjobs=2",
+        "--group_reporting",
+        "--size=512m",
+        "--time_based",
+        "--output-format=json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.push(format!("--filename={}", target.display()));
+    a.push(format!("--runtime={secs}"));
+    a.push(format!("--output={}", json_out.display()));
+    a
+}
+
+/// What one fio run gave: read+write IOPS, mean and p99 completion latency.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct FioFigures {
+    pub iops: f64,
+    pub clat_mean_us: f64,
+    pub clat_p99_us: f64,
+}
+
+/// Read fio's JSON (`--group_reporting`: one job entry).  The mean is
+/// weighted by each direction's I/O count; p99 is the larger of the two
+/// directions' p99 (fio reports percentiles per direction only).
+pub fn parse_fio(json: &serde_json::Value) -> Result<FioFigures> {
+    let job = json
+        .get("jobs")
+        .and_then(|j| j.get(0))
+        .context("fio JSON has no jobs")?;
+    let mut iops = 0.0;
+    let mut weighted = 0.0;
+    let mut ios = 0.0;
+    let mut p99: f64 = 0.0;
+    for dir in ["read", "write"] {
+        let d = job
+            .get(dir)
+            .with_context(|| format!("fio JSON has no {dir}"))?;
+        let f = |k: &str| d.get(k).and_then(|v| v.as_f64());
+        iops += f("iops").context("fio JSON: no iops")?;
+        let clat = d.get("clat_ns").context("fio JSON: no clat_ns")?;
+        let n = clat.get("N").and_then(|v| v.as_f64()).unwrap_or(0.0);
+        if n > 0.0 {
+            let mean = clat.get("mean").and_then(|v| v.as_f64()).unwrap_or(0.0);
+            weighted += mean * n;
+            ios += n;
+            let p = clat
+                .get("percentile")
+                .and_then(|p| p.get("99.000000"))
+                .and_then(|v| v.as_f64())
+                .context("fio JSON: no 99th percentile")?;
+            p99 = p99.max(p);
+        }
+    }
+    if ios == 0.0 {
+        bail!("fio completed no I/O");
+    }
+    Ok(FioFigures {
+        iops,
+        clat_mean_us: weighted / ios / 1000.0,
+        clat_p99_us: p99 / 1000.0,
+    })
+}
+
+/// cyclictest with one SCHED_OTHER thread (priority 0) waking every 1 ms,
+/// with a histogram up to 200 ms, until SIGINT; JSON at the end.
+pub fn cyclictest_args(json_out: &Path) -> Vec<String> {
+    vec![
+        "-q".into(),
+        "-t".into(),
+        "1".into(),
+        "-p".into(),
+        "0".into(),
+        "-i".into(),
+        "1000".into(),
+        "-h".into(),
+        "200000".into(),
+        format!("--json={}", json_out.display()),
+    ]
+}
+
+/// Wakeup latency of the cyclictest thread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyFigures {
+    pub avg_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+    pub cycles: u64,
+}
+
+/// Read cyclictest's JSON.  p99 comes from the histogram (1 µs buckets);
+/// wakeups beyond the histogram count as its last bucket, so a p99 that
+/// falls there is a lower bound (and `max_us` says by how much).
+pub fn parse_cyclictest(json: &serde_json::Value) -> Result<LatencyFigures> {
+    let t = json
+        .get("thread")
+        .and_then(|t| t.get("0"))
+        .context("cyclictest JSON has no thread 0")?;
+    let num = |k: &str| {
+        t.get(k)
+            .and_then(|v| v.as_f64())
+            .with_context(|| format!("cyclictest JSON: no {k}"))
+    };
+    let cycles = num("cycles")? as u64;
+    if cycles == 0 {
+        bail!("cyclictest measured no wakeup");
+    }
+    let mut hist: Vec<(u64, u64)> = t
+        .get("histogram")
+        .and_then(|h| h.as_object())
+        .context("cyclictest JSON: no histogram")?
+        .iter()
+        .filter_map(|(k, v)| Some((k.parse().ok()?, v.as_u64()?)))
+        .collect();
+    hist.sort_unstable();
+    let need = (cycles as f64 * 0.99).ceil() as u64;
+    let mut seen = 0;
+    let mut p99 = None;
+    for (us, n) in &hist {
+        seen += n;
+        if seen >= need {
+            p99 = Some(*us as f64);
+            break;
+        }
+    }
+    let max_us = num("max")?;
+    Ok(LatencyFigures {
+        avg_us: num("avg")?,
+        // Past the histogram: the overflow bucket starts at its end.
+        p99_us: p99.unwrap_or_else(|| hist.last().map_or(max_us, |h| h.0 as f64 + 1.0)),
+        max_us,
+        cycles,
+    })
+}
+
+/// `perf stat -x,` output: the count of `event`, if perf could count it.
+pub fn parse_perf_count(text: &str, event: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(',').collect();
+        (f.len() > 2 && f[2] == event).then(|| f[0].parse().ok())?
+    })
+}
+
+/// The totals of /proc/stat this benchmark uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcStat {
+    /// Busy jiffies of all CPUs (user, nice, system, irq, softirq, steal).
+    pub busy: u64,
+    /// All jiffies of all CPUs.
+    pub total: u64,
+    /// Context switches since boot.
+    pub ctxt: u64,
+}
+
+pub fn parse_proc_stat(text: &str) -> Result<ProcStat> {
+    let mut st = ProcStat::default();
+    for l in text.lines() {
+        let mut it = l.split_whitespace();
+        match it.next() {
+            Some("cpu") => {
+                let v: Vec<u64> = it.filter_map(|x| x.parse().ok()).collect();
+                if v.len() < 8 {
+                    bail!("/proc/stat: short cpu line: {l}");
+                }
+                // user nice system idle iowait irq softirq steal [guest guest_nice]
+                st.total = v[..8].iter().sum();
+                st.busy = st.total - v[3] - v[4];
+            }
+            Some("ctxt") => st.ctxt = it.next().and_then(|x| x.parse().ok()).unwrap_or(0),
+            _ => {}
+        }
+    }
+    if st.total == 0 {
+        bail!("/proc/stat has no cpu line");
+    }
+    Ok(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fio_dir(iops: f64, n: u64, mean_ns: f64, p99_ns: f64) -> serde_json::Value {
+        json!({"iops": iops, "clat_ns": {"N": n, "mean": mean_ns,
+            "percentile": {"50.000000": mean_ns, "99.000000": p99_ns}}})
+    }
+
+    #[test]
+    fn fio_sums_iops_and_weights_the_mean() {
+        let j = json!({"jobs": [{"read": fio_dir(700.0, 7000, 1000.0, 5000.0),
+                                 "write": fio_dir(300.0, 3000, 2000.0, 9000.0)}]});
+        let f = parse_fio(&j).unwrap();
+        assert_eq!(f.iops, 1000.0);
+        assert!((f.clat_mean_us - 1.3).abs() < 1e-9, "{}", f.clat_mean_us);
+        assert_eq!(f.clat_p99_us, 9.0);
+    }
+
+    #[test]
+    fn fio_without_io_or_jobs_is_an_error() {
+        let j = json!({"jobs": [{"read": fio_dir(0.0, 0, 0.0, 0.0),
+                                 "write": fio_dir(0.0, 0, 0.0, 0.0)}]});
+        assert!(parse_fio(&j).is_err());
+        assert!(parse_fio(&json!({"jobs": []})).is_err());
+    }
+
+    #[test]
+    fn cyclictest_p99_from_the_histogram() {
+        // 100 wakeups: 90 at 10 us, 9 at 50 us, 1 at 900 us -> p99 is 50.
+        let j = json!({"thread": {"0": {"histogram": {"10": 90, "50": 9, "900": 1},
+            "cycles": 100, "min": 10, "max": 900, "avg": 22.5}}});
+        let l = parse_cyclictest(&j).unwrap();
+        assert_eq!((l.p99_us, l.max_us, l.cycles), (50.0, 900.0, 100));
+        // The histogram sorts numerically, not as strings ("900" < "50").
+        let j = json!({"thread": {"0": {"histogram": {"900": 2, "50": 98},
+            "cycles": 100, "min": 10, "max": 900, "avg": 60.0}}});
+        assert_eq!(parse_cyclictest(&j).unwrap().p99_us, 900.0);
+    }
+
+    #[test]
+    fn cyclictest_overflow_is_a_lower_bound() {
+        // 10 of 100 wakeups beyond a histogram that ends at 199 us.
+        let j = json!({"thread": {"0": {"histogram": {"5": 80, "199": 10},
+            "cycles": 100, "min": 5, "max": 4000, "avg": 300.0}}});
+        assert_eq!(parse_cyclictest(&j).unwrap().p99_us, 200.0);
+        let j = json!({"thread": {"0": {"histogram": {}, "cycles": 0,
+            "min": 0, "max": 0, "avg": 0.0}}});
+        assert!(parse_cyclictest(&j).is_err());
+    }
+
+    #[test]
+    fn perf_csv_counts() {
+        let out = "# started on x\n\n12345,,cpu-migrations,40000000,100.00,,\n\
+                   <not supported>,,sched:sched_migrate_task,0,100.00,,\n";
+        assert_eq!(parse_perf_count(out, "cpu-migrations"), Some(12345));
+        assert_eq!(parse_perf_count(out, "sched:sched_migrate_task"), None);
+        assert_eq!(parse_perf_count(out, "context-switches"), None);
+    }
+
+    #[test]
+    fn proc_stat_busy_excludes_idle_and_iowait() {
+        let s = "cpu  100 10 50 800 40 5 5 0 0 0\ncpu0 1 2 3 4 5 6 7 8\nctxt 4242\n";
+        let st = parse_proc_stat(s).unwrap();
+        assert_eq!((st.busy, st.total, st.ctxt), (170, 1010, 4242));
+        assert!(parse_proc_stat("ctxt 1\n").is_err());
+    }
+
+    #[test]
+    fn scopes_resolve_by_place() {
+        assert_eq!(Scope::Auto.resolve(true), Scope::Vm);
+        assert_eq!(Scope::Auto.resolve(false), Scope::Defconfig);
+        assert_eq!(Scope::Quick.resolve(false), Scope::Quick);
+        assert!(Scope::Vm.uses_subset() && !Scope::Defconfig.uses_subset());
+        let a = fio_args(Path::new("/dev/vda"), 45, Path::new("/o.json"));
+        assert!(a.contains(&"--direct=1".to_string()) && a.contains(&"--runtime=45".to_string()));
+    }
+}

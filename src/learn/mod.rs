@@ -1,0 +1,12 @@
+//! The learning pipeline, in data-flow order: the feature schema (shared
+//! with BPF), the kprobe collector that records the kernel's decisions, the
+//! dataset format, the trainer, the model format it writes, the metrics it
+//! reports, and `inspect`.
+
+pub mod collect;
+pub mod dataset;
+pub mod features;
+pub mod inspect;
+pub mod metrics;
+pub mod model;
+pub mod train;
