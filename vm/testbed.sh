@@ -161,10 +161,14 @@ run() {
     # CMD.  The guest sees /var/tmp (shared, writable) but not /var/cache
     # (a guest tmpfs), so the config travels through the work directory.
     cp "$kroot/config" "$work/config"
+    [ ${#disks[@]} -eq 0 ] || cp "$kroot/kernel/drivers/block/virtio_blk.ko.xz" "$work/"
     cat >"$script" <<EOF
 #!/bin/bash
 mkdir -p /run/boot && cp $(printf %q "$work/config") /run/boot/config-\$(uname -r) && mount --bind /run/boot /boot
 mount -t debugfs none /sys/kernel/debug 2>/dev/null
+# Attached disks (-d) need the virtio_blk module.  The guest cannot see the
+# cached modules (/var/cache), so the module travels through the work dir.
+[ -f $(printf %q "$work/virtio_blk.ko.xz") ] && insmod $(printf %q "$work/virtio_blk.ko.xz")
 cd $(printf %q "$PWD")
 echo "__GUEST_BEGIN__"
 bash -c $(printf %q "$*")

@@ -12,7 +12,7 @@ use anyhow::{anyhow, Context, Result};
 use plotters::prelude::*;
 
 use super::plan::BASELINE;
-use super::record::headline;
+use super::record::{headline, Better};
 use super::report::Environment;
 use super::summary::ArmSummary;
 
@@ -48,8 +48,10 @@ pub fn draw(path: &Path, env: &Environment, arms: &[ArmSummary]) -> Result<()> {
     title
         .draw_text(
             &format!(
-                "scx_mlsched bench: ratio to the default scheduler, 95% CI ({}, {} rounds)",
-                env.place, env.rounds
+                "scx_mlsched bench: ratio to the default scheduler, 95% bootstrap CI ({}, {}, {} rounds)",
+                env.machine,
+                if env.emulated { "emulated" } else { "native" },
+                env.rounds
             ),
             &("sans-serif", 20).into_text_style(&title),
             (20, 15),
@@ -68,7 +70,18 @@ pub fn draw(path: &Path, env: &Environment, arms: &[ArmSummary]) -> Result<()> {
         let pad = ((hi - lo) * 0.15).max(0.05);
         let n = shown.len().max(1);
         let mut chart = ChartBuilder::on(panel)
-            .caption(metric.label, ("sans-serif", 18))
+            .caption(
+                format!(
+                    "{}{}",
+                    metric.label,
+                    match metric.better {
+                        Better::Lower => ", lower is better",
+                        Better::Higher => ", higher is better",
+                        Better::Neither => "",
+                    }
+                ),
+                ("sans-serif", 18),
+            )
             .margin(15)
             .x_label_area_size(30)
             .y_label_area_size(55)

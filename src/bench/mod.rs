@@ -273,7 +273,9 @@ fn run_here(opts: &BenchOpts, out: &Path, emulated: bool) -> Result<()> {
     progress.finish();
     let s = summary::summarize(&runs, &names, BASELINE, &unavailable, opts.seed);
     print!("{}", report::markdown(&env, &s, &runs));
-    println!("\nresults: {}", out.display());
+    if !opts.in_guest {
+        println!("\nresults: {}", out.display());
+    }
     if runs
         .iter()
         .filter(|r| r.round > 0 && r.arm == BASELINE)

@@ -167,8 +167,8 @@ pub fn markdown(env: &Environment, arms: &[ArmSummary], runs: &[RunRecord]) -> S
     );
     let _ = writeln!(
         m,
-        "Workload (scope `{}`): `make -j{} {}` on Debian's linux-source (defconfig, in \
-         memory), beside fio (4 KiB randrw 70/30, O_DIRECT, 2 psync jobs, {} s) and \
+        "Workload (scope `{}`): `make -j{} {}` on Debian's linux-source (defconfig, \
+         prepared beforehand, in memory), beside fio (4 KiB randrw 70/30, O_DIRECT, 2 psync jobs, {} s) and \
          cyclictest (one SCHED_OTHER thread, 1 ms period). {} measured rounds after one \
          discarded warm-up round; each round runs every scheduler once, in a shuffled \
          order (seed {}).\n",

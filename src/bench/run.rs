@@ -326,9 +326,7 @@ impl Runner {
         let cpu0 = children_cpu_s();
         let t0 = Instant::now();
         let make = Command::new("make")
-            .arg("-s")
-            .arg(format!("-j{}", self.cpus + 2))
-            .args(self.scope.targets())
+            .args(workload::make_args(self.scope, self.cpus))
             .current_dir(&self.tree.run)
             .stdout(null())
             .stderr(fs::File::create(&make_log)?)
