@@ -4,9 +4,12 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$top/target}
 BIN=$CARGO_TARGET_DIR/release/scx_mlsched
+# Parquet datasets are an optional feature; the project's own builds and
+# tests include it, so CI builds and tests it.
+FEATURES="--features parquet"
 
 need_root() {
-    [ "$(id -u)" = 0 ] || { echo "$0: run as root (it installs packages and boots a VM): sudo $0 $*" >&2; exit 2; }
+    [ "$(id -u)" = 0 ] || { echo "$0: run as root (it installs packages and boots a VM)" >&2; exit 2; }
 }
 
 # Host tools, BPF toolchain and (only if this kernel lacks sched_ext) the VM kernel.
@@ -16,5 +19,5 @@ setup() {
 }
 
 build() {
-    cargo build --release --locked
+    cargo build --release --locked $FEATURES
 }

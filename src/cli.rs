@@ -1,24 +1,60 @@
-//! The command line: `scx_mlsched run` (the scheduler), `selftest` (BPF
-//! decision against its Rust twin), and the subcommands of the learning
-//! pipeline as they land.  Options follow the scx schedulers (scx_bpfland):
-//! durations in microseconds, `--stats`/`--monitor`, `--exit-dump-len`,
-//! `-v`, `--partial`, and libbpf's own options flattened in.
+//! The command line.  `scx_mlsched [run options]` (or `scx_mlsched run
+//! [run options]`) runs the scheduler: bare, as scx.service and scx_loader
+//! start scx schedulers (`$SCX_SCHEDULER $SCX_FLAGS`).  The subcommands are
+//! the selftest (BPF decision against its Rust twin), the learning pipeline
+//! (collect, train, inspect, export) and the benchmark.  Options follow the
+//! scx schedulers (scx_bpfland): durations in microseconds,
+//! `--stats`/`--monitor`, `--help-stats`, `--exit-dump-len`, `-v`,
+//! `--partial`, libbpf's own options flattened in, and `--version` with the
+//! full build version.
+
+use std::sync::LazyLock;
 
 use clap::{Args, Parser, Subcommand};
 use scx_utils::libbpf_clap_opts::LibbpfOpts;
+
+/// The full version, as scx schedulers print it: crate version, git
+/// revision (from build.rs, with -dirty for uncommitted changes), target.
+pub fn full_version() -> &'static str {
+    static V: LazyLock<String> = LazyLock::new(|| {
+        let semver = match option_env!("MLSCHED_GIT_REV") {
+            Some(rev) if !rev.is_empty() => format!("{}-{rev}", env!("CARGO_PKG_VERSION")),
+            _ => env!("CARGO_PKG_VERSION").to_string(),
+        };
+        scx_utils::build_id::full_version(&semver)
+    });
+    &V
+}
 
 /// scx_mlsched: a sched_ext scheduler whose task-migration rule is learned
 /// from the kernel's own load balancer.
 ///
 /// It keeps one dispatch queue per CPU and one per LLC, shares CPU time by
-/// weighted virtual time, and lets idle CPUs steal work. Every migration it
-/// makes passes one gate, can_migrate(task, src, dst), the sched_ext
-/// counterpart of the kernel's can_migrate_task().
+/// weighted virtual time, and lets idle CPUs steal work. The moves it makes
+/// on its own (steals) pass one gate, can_migrate(task, src, dst), the
+/// sched_ext counterpart of the kernel's can_migrate_task().
+///
+/// Without a subcommand it runs the scheduler with the options below, as
+/// `scx_mlsched run` does.
 #[derive(Debug, Parser)]
-#[command(name = "scx_mlsched", version, propagate_version = true)]
+#[command(
+    name = "scx_mlsched",
+    version = full_version(),
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
-    pub cmd: Command,
+    pub cmd: Option<Command>,
+
+    #[command(flatten)]
+    pub run: RunOpts,
+}
+
+impl Cli {
+    /// The subcommand, with a bare invocation meaning `run`.
+    pub fn into_command(self) -> Command {
+        self.cmd.unwrap_or(Command::Run(self.run))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -39,6 +75,9 @@ pub enum Command {
     /// shuffled rounds of one boot (natively, or in the VM test bed on a
     /// kernel without sched_ext); writes JSON, CSV, markdown and a chart.
     Bench(crate::bench::BenchOpts),
+    /// Convert a dataset (CSV, as `collect` writes it) to Parquet for
+    /// fleet-scale tools (Polars, Spark); `train` reads either.
+    Export(crate::learn::export::ExportOpts),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -65,6 +104,10 @@ pub struct RunOpts {
     /// seconds; does not load a scheduler (no root needed beyond socket access).
     #[arg(long, value_name = "SECS")]
     pub monitor: Option<f64>,
+
+    /// Describe every statistic (scx_stats metadata) and exit.
+    #[arg(long)]
+    pub help_stats: bool,
 
     /// Length of the debug dump printed on an error exit (0: kernel default).
     #[arg(long, default_value_t = 0)]
@@ -110,7 +153,7 @@ mod tests {
     #[test]
     fn run_defaults_and_conflicts() {
         let cli = Cli::try_parse_from(["scx_mlsched", "run"]).unwrap();
-        let Command::Run(o) = cli.cmd else {
+        let Command::Run(o) = cli.into_command() else {
             panic!("not run")
         };
         assert_eq!(
@@ -121,11 +164,48 @@ mod tests {
             Cli::try_parse_from(["scx_mlsched", "run", "--stats", "1", "--monitor", "1"]).is_err()
         );
         assert!(Cli::try_parse_from(["scx_mlsched", "run", "--slice-us", "0"]).is_err());
-        assert!(Cli::try_parse_from(["scx_mlsched"]).is_err());
         let cli = Cli::try_parse_from(["scx_mlsched", "run", "-vv", "--partial"]).unwrap();
-        let Command::Run(o) = cli.cmd else {
+        let Command::Run(o) = cli.into_command() else {
             panic!("not run")
         };
         assert_eq!((o.verbose, o.partial), (2, true));
+    }
+
+    /// scx.service runs `$SCX_SCHEDULER $SCX_FLAGS`: bare options mean `run`.
+    #[test]
+    fn bare_invocation_is_run() {
+        let bare = |args: &[&str]| {
+            let argv = std::iter::once("scx_mlsched").chain(args.iter().copied());
+            match Cli::try_parse_from(argv).map(Cli::into_command) {
+                Ok(Command::Run(o)) => Ok(o),
+                Ok(other) => panic!("{args:?} parsed as {other:?}"),
+                Err(e) => Err(e),
+            }
+        };
+        let o = bare(&[]).unwrap();
+        assert_eq!((o.slice_us, o.stats, o.partial), (3000, None, false));
+        let o = bare(&["--slice-us", "5000", "--partial", "-v"]).unwrap();
+        assert_eq!((o.slice_us, o.partial, o.verbose), (5000, true, 1));
+        assert_eq!(bare(&["--monitor", "2"]).unwrap().monitor, Some(2.0));
+        assert!(bare(&["--help-stats"]).unwrap().help_stats);
+        // Run options before a subcommand are refused, not silently dropped.
+        assert!(
+            Cli::try_parse_from(["scx_mlsched", "--slice-us", "5000", "inspect", "m.json"])
+                .is_err()
+        );
+        // Subcommands stay as they are.
+        let cli = Cli::try_parse_from(["scx_mlsched", "inspect", "m.json"]).unwrap();
+        assert!(matches!(cli.into_command(), Command::Inspect(_)));
+    }
+
+    #[test]
+    fn version_is_the_full_build_version() {
+        let v = full_version();
+        assert!(v.starts_with(env!("CARGO_PKG_VERSION")), "{v}");
+        // scx_utils appends the target triple.
+        assert!(v.contains("linux"), "{v}");
+        let err = Cli::try_parse_from(["scx_mlsched", "--version"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
+        assert!(err.to_string().contains(v), "{err}");
     }
 }

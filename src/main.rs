@@ -62,6 +62,10 @@ fn spawn_monitor(intv: f64, shutdown: Arc<AtomicBool>) -> std::thread::JoinHandl
 }
 
 fn cmd_run(opts: &RunOpts) -> Result<()> {
+    if opts.help_stats {
+        stats::server_data().describe_meta(&mut std::io::stdout(), None)?;
+        return Ok(());
+    }
     let shutdown = shutdown_flag()?;
     if let Some(intv) = opts.monitor {
         let _ = spawn_monitor(intv, shutdown).join();
@@ -83,20 +87,26 @@ fn cmd_run(opts: &RunOpts) -> Result<()> {
     Ok(())
 }
 
-/// Errors end as one line (the anyhow chain), never a backtrace, and exit 1.
+/// Errors end as one line (the anyhow chain), never a backtrace.  The exit
+/// status is 0 on success and on SIGINT/SIGTERM, `EXIT_EJECTED` (86) when the
+/// kernel ejected the scheduler (error exit: a stall, a BPF error), so that a
+/// service can stop instead of restarting, and 1 for every other failure.
 fn main() -> std::process::ExitCode {
     match real_main() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("scx_mlsched: error: {e:#}");
-            std::process::ExitCode::FAILURE
+            if e.downcast_ref::<scheduler::Ejected>().is_some() {
+                std::process::ExitCode::from(scheduler::EXIT_EJECTED)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }
 
 fn real_main() -> Result<()> {
-    let cli = Cli::parse();
-    match &cli.cmd {
+    match &Cli::parse().into_command() {
         Command::Run(o) => {
             init_logging(o.verbose)?;
             cmd_run(o)
@@ -124,5 +134,6 @@ fn real_main() -> Result<()> {
             init_logging(0)?;
             bench::main(o)
         }
+        Command::Export(o) => learn::export::run(o),
     }
 }

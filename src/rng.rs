@@ -15,6 +15,17 @@ impl XorShift64Star {
         Self(seed | 1)
     }
 
+    /// A generator whose stream depends on every bit of `seed` (`new`
+    /// maps seeds 2k and 2k+1 to one state): the seed goes through
+    /// splitmix64 first.  `new` stays as it is for the trainer, whose
+    /// shipped split was drawn with it.
+    pub fn from_seed(seed: u64) -> Self {
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Self::new(z ^ (z >> 31))
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         let s = &mut self.0;
         *s ^= *s >> 12;

@@ -146,6 +146,10 @@ impl BenchOpts {
 }
 
 pub fn main(opts: &BenchOpts) -> Result<()> {
+    // The work folder is shared by the host, bench/setup.sh and the guest.
+    let mut opts = opts.clone();
+    opts.workdir = std::path::absolute(&opts.workdir)?;
+    let opts = &opts;
     let has_ext = Path::new(preflight::SYSFS_SCHED_EXT).is_dir();
     let emulated = opts.in_guest || opts.vm || !has_ext;
     let out = match &opts.out {
@@ -170,6 +174,13 @@ pub fn main(opts: &BenchOpts) -> Result<()> {
 fn run_here(opts: &BenchOpts, out: &Path, emulated: bool) -> Result<()> {
     if preflight::euid() != 0 {
         bail!("scx_mlsched bench must run as root (it attaches schedulers)");
+    }
+    if !opts.in_guest {
+        // Natively, prepare here; without the repository (an installed
+        // binary), the work folder must have been prepared already.
+        if let Ok(repo) = vm::find_repo() {
+            vm::setup(&repo, opts)?;
+        }
     }
     let scope = opts.scope().resolve(emulated);
     let rounds = opts.rounds();
@@ -226,7 +237,6 @@ fn run_here(opts: &BenchOpts, out: &Path, emulated: bool) -> Result<()> {
     });
     env.scope = scope.name().into();
     env.make_targets = scope.targets().iter().map(|s| s.to_string()).collect();
-    env.fio_secs = scope.fio_secs();
     env.rounds = rounds;
     env.seed = opts.seed;
     env.schedulers = arms.iter().map(|a| (a.name.clone(), a.version())).collect();

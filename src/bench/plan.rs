@@ -104,7 +104,7 @@ pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<A
 /// The order of the runs: `rounds + 1` rounds (0 = warm-up), each a
 /// shuffled list of indices into the available arms.
 pub fn schedule(n_arms: usize, rounds: u32, seed: u64) -> Vec<Vec<usize>> {
-    let mut rng = XorShift64Star::new(seed);
+    let mut rng = XorShift64Star::from_seed(seed);
     (0..=rounds)
         .map(|_| {
             let mut order: Vec<usize> = (0..n_arms).collect();
@@ -159,5 +159,6 @@ mod tests {
         }
         assert!(s.windows(2).any(|w| w[0] != w[1]), "{s:?}");
         assert_eq!(s, schedule(4, 5, 1));
+        assert_ne!(s, schedule(4, 5, 0), "neighbouring seeds give one order");
     }
 }

@@ -29,7 +29,6 @@ pub struct Environment {
     pub git_revision: String,
     pub scope: String,
     pub make_targets: Vec<String>,
-    pub fio_secs: u32,
     pub rounds: u32,
     pub seed: u64,
     /// (arm, version) for every arm, available or not.
@@ -168,14 +167,13 @@ pub fn markdown(env: &Environment, arms: &[ArmSummary], runs: &[RunRecord]) -> S
     let _ = writeln!(
         m,
         "Workload (scope `{}`): `make -j{} {}` on Debian's linux-source (defconfig, \
-         prepared beforehand, in memory), beside fio (4 KiB randrw 70/30, O_DIRECT, 2 psync jobs, {} s) and \
-         cyclictest (one SCHED_OTHER thread, 1 ms period). {} measured rounds after one \
-         discarded warm-up round; each round runs every scheduler once, in a shuffled \
-         order (seed {}).\n",
+         prepared beforehand), beside fio (4 KiB randrw 70/30, O_DIRECT, 2 psync jobs) \
+         and cyclictest (one SCHED_OTHER thread, 1 ms period), both for the whole \
+         compile. {} measured rounds after one discarded warm-up round; each round \
+         runs every scheduler once, in a shuffled order (seed {}).\n",
         env.scope,
         env.cpus + 2,
         env.make_targets.join(" "),
-        env.fio_secs,
         measured_rounds,
         env.seed
     );
@@ -183,8 +181,10 @@ pub fn markdown(env: &Environment, arms: &[ArmSummary], runs: &[RunRecord]) -> S
         m,
         "Ratios are the scheduler's figure over the default scheduler's in the same \
          round (geometric mean over rounds), with a 95% bootstrap confidence interval. \
-         Where the interval contains 1 the difference is **within noise**. Below 1 is \
-         better for times and latencies, above 1 for IOPS.\n"
+         Where the interval contains 1 the difference is **within noise**. With few \
+         rounds a percentile bootstrap is narrower than a true 95% interval, so treat \
+         a bound close to 1 as noise. Below 1 is better for times and latencies, \
+         above 1 for IOPS.\n"
     );
     let _ = writeln!(m, "## Against the default scheduler\n");
     let heads = headline();
@@ -286,7 +286,12 @@ pub fn write_all(
     )?;
     write_csv(&dir.join("runs.csv"), runs)?;
     fs::write(dir.join("summary.md"), markdown(env, arms, runs))?;
-    super::chart::draw(&dir.join("ratios.png"), env, arms)
+    // The numbers matter more than the picture: a chart that cannot be
+    // drawn (no font) does not stop the benchmark.
+    if let Err(e) = super::chart::draw(&dir.join("ratios.png"), env, arms) {
+        log::warn!("no chart: {e:#}");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -120,6 +120,8 @@ fn attach(arm: &Arm, log: &Path) -> Result<Option<Attached>> {
         );
     }
     let ExtState::Busy { ops, .. } = ext_state() else {
+        signal(&child, libc::SIGKILL);
+        let _ = child.wait();
         bail!(
             "{} detached right after attaching: {}",
             arm.name,
@@ -164,6 +166,46 @@ trait SignalOrZero {
 impl SignalOrZero for std::process::ExitStatus {
     fn signal_or_zero(&self) -> i32 {
         std::os::unix::process::ExitStatusExt::signal(self).unwrap_or(0)
+    }
+}
+
+/// A workload process in the background.  If a run fails before `stop`,
+/// dropping it SIGKILLs and reaps it, so no perf or fio outlives its run
+/// and skews the next one.
+struct Bg {
+    child: Option<Child>,
+}
+
+impl Bg {
+    fn spawn(cmd: &mut Command, what: &str, log: Option<&Path>) -> Result<Bg> {
+        let err = match log {
+            Some(p) => Stdio::from(fs::File::create(p)?),
+            None => Stdio::null(),
+        };
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .with_context(|| format!("starting {what}"))?;
+        Ok(Bg { child: Some(child) })
+    }
+
+    /// SIGINT, on which perf, cyclictest and fio write their results; wait
+    /// at most `timeout`, then SIGKILL.
+    fn stop(mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
+        let mut c = self.child.take().expect("stopped once");
+        signal(&c, libc::SIGINT);
+        wait_or_kill(&mut c, timeout)
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
@@ -288,39 +330,36 @@ impl Runner {
         rec
     }
 
-    /// The mix itself, with the scheduler already attached.
+    /// The mix itself, with the scheduler already attached.  perf and
+    /// cyclictest start first, fio a second later, then make; when make
+    /// ends, all three get SIGINT (each writes its results on it), so fio's
+    /// I/O and the latency samples cover exactly the compile.
     fn measure(&self, stem: &Path, rec: &mut RunRecord) -> Result<()> {
         let fio_out = stem.with_extension("fio.json");
+        let fio_log = stem.with_extension("fio.log");
         let ct_out = stem.with_extension("cyclictest.json");
         let perf_out = stem.with_extension("perf.csv");
         let make_log = stem.with_extension("make.log");
-        let null = Stdio::null;
 
         let perf_t0 = Instant::now();
-        let mut perf = Command::new("perf")
-            .args(["stat", "-a", "-x,", "-e", "cpu-migrations", "-o"])
-            .arg(&perf_out)
-            .stdout(null())
-            .stderr(null())
-            .spawn()
-            .context("starting perf (linux-perf)")?;
-        let mut ct = Command::new("cyclictest")
-            .args(workload::cyclictest_args(&ct_out))
-            .stdout(null())
-            .stderr(null())
-            .spawn()
-            .context("starting cyclictest (rt-tests)")?;
+        let perf = Bg::spawn(
+            Command::new("perf")
+                .args(["stat", "-a", "-x,", "-e", "cpu-migrations", "-o"])
+                .arg(&perf_out),
+            "perf (linux-perf)",
+            None,
+        )?;
+        let ct = Bg::spawn(
+            Command::new("cyclictest").args(workload::cyclictest_args(&ct_out)),
+            "cyclictest (rt-tests)",
+            None,
+        )?;
         std::thread::sleep(Duration::from_secs(1));
-        let mut fio = Command::new("fio")
-            .args(workload::fio_args(
-                &self.fio_target,
-                self.scope.fio_secs(),
-                &fio_out,
-            ))
-            .stdout(null())
-            .stderr(fs::File::create(stem.with_extension("fio.log"))?)
-            .spawn()
-            .context("starting fio")?;
+        let fio = Bg::spawn(
+            Command::new("fio").args(workload::fio_args(&self.fio_target, &fio_out)),
+            "fio",
+            Some(&fio_log),
+        )?;
 
         let st0 = proc_stat()?;
         let cpu0 = children_cpu_s();
@@ -328,7 +367,7 @@ impl Runner {
         let make = Command::new("make")
             .args(workload::make_args(self.scope, self.cpus))
             .current_dir(&self.tree.run)
-            .stdout(null())
+            .stdout(Stdio::null())
             .stderr(fs::File::create(&make_log)?)
             .status()
             .context("starting make")?;
@@ -337,13 +376,12 @@ impl Runner {
         rec.compile_cpu_s = children_cpu_s() - cpu0;
         let st1 = proc_stat()?;
 
-        signal(&ct, libc::SIGINT);
-        signal(&perf, libc::SIGINT);
-        let fio_limit = Duration::from_secs(self.scope.fio_secs() as u64 + 120);
-        let fio_st = wait_or_kill(&mut fio, fio_limit)?;
-        let _ = wait_or_kill(&mut ct, Duration::from_secs(30))?;
-        let _ = wait_or_kill(&mut perf, Duration::from_secs(30))?;
+        let wait = Duration::from_secs(60);
+        perf.stop(wait)?;
         let perf_window = perf_t0.elapsed().as_secs_f64();
+        ct.stop(wait)?;
+        // fio exits non-zero on SIGINT; its JSON, read below, says whether it ran.
+        fio.stop(wait)?;
 
         if !make.success() {
             bail!("make failed ({make}): {}", tail(&make_log, 5));
@@ -352,21 +390,16 @@ impl Runner {
         rec.cpu_busy = (st1.busy - st0.busy) as f64 / (st1.total - st0.total).max(1) as f64;
         rec.ctx_switches = st1.ctxt - st0.ctxt;
 
-        if !fio_st.success() {
-            bail!(
-                "fio failed ({fio_st}): {}",
-                tail(&stem.with_extension("fio.log"), 5)
-            );
-        }
-        let read_json = |p: &Path| -> Result<serde_json::Value> {
-            let text = fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            // fio may print notes before its JSON.
+        let read_json = |p: &Path, log: &Path| -> Result<serde_json::Value> {
+            let text = fs::read_to_string(p).unwrap_or_default();
+            // fio prints notes ("terminating on signal 2") before its JSON.
             let start = text.find('{').unwrap_or(0);
-            serde_json::from_str(&text[start..]).with_context(|| format!("parsing {}", p.display()))
+            serde_json::from_str(&text[start..])
+                .with_context(|| format!("no results in {}: {}", p.display(), tail(log, 5)))
         };
-        rec.fio_json = read_json(&fio_out)?;
+        rec.fio_json = read_json(&fio_out, &fio_log)?;
         rec.fio = workload::parse_fio(&rec.fio_json)?;
-        rec.cyclictest_json = read_json(&ct_out)?;
+        rec.cyclictest_json = read_json(&ct_out, &ct_out)?;
         rec.latency = workload::parse_cyclictest(&rec.cyclictest_json)?;
         let perf_text = fs::read_to_string(&perf_out).unwrap_or_default();
         rec.migrations = workload::parse_perf_count(&perf_text, "cpu-migrations")

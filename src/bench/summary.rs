@@ -80,7 +80,7 @@ pub fn paired_ratio(pairs: &[(f64, f64)], resamples: usize, seed: u64) -> Option
     let logs: Vec<f64> = pairs.iter().map(|&(a, b)| (a / b).ln()).collect();
     let n = logs.len();
     let mean = |xs: &mut dyn Iterator<Item = f64>| xs.sum::<f64>() / n as f64;
-    let mut rng = XorShift64Star::new(seed);
+    let mut rng = XorShift64Star::from_seed(seed);
     let mut boots: Vec<f64> = (0..resamples)
         .map(|_| mean(&mut (0..n).map(|_| logs[rng.below(n)])))
         .collect();

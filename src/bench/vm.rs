@@ -86,34 +86,43 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn run(opts: &BenchOpts, out: &Path) -> Result<()> {
-    let repo = find_repo()?;
-    if crate::sched::preflight::euid() != 0 {
-        bail!("scx_mlsched bench must run as root (it installs the workloads and boots the VM test bed)");
-    }
-    let exe = std::env::current_exe()?;
-    let arms = plan::arms(&opts.schedulers, &exe, &opts.peers_dir)?;
+/// bench/setup.sh: tools, the kernel tree and fio's disk in the work
+/// folder, and the pinned peers if any peer arm is asked for.
+pub fn setup(repo: &Path, opts: &BenchOpts) -> Result<()> {
     let wants_peers = opts.schedulers.iter().any(|s| {
         !matches!(
             s.trim_start_matches("scx_"),
             "default" | "mlsched" | "mlsched-ml"
         )
     });
-
     info!(
         "preparing workloads{} (bench/setup.sh)",
         if wants_peers { " and peers" } else { "" }
     );
     let mut setup = Command::new("bash");
-    setup.arg("bench/setup.sh").current_dir(&repo);
+    setup
+        .arg("bench/setup.sh")
+        .current_dir(repo)
+        .env("WORKDIR", &opts.workdir);
     if !wants_peers {
         setup.arg("--no-peers");
     }
     if !setup.status().context("running bench/setup.sh")?.success() {
         bail!("bench/setup.sh failed");
     }
-    // Peers resolved again: setup may just have built them.
-    let arms = plan::arms(&opts.schedulers, &exe, &opts.peers_dir).unwrap_or(arms);
+    Ok(())
+}
+
+pub fn run(opts: &BenchOpts, out: &Path) -> Result<()> {
+    let repo = find_repo()?;
+    if crate::sched::preflight::euid() != 0 {
+        bail!("scx_mlsched bench must run as root (it installs the workloads and boots the VM test bed)");
+    }
+    let exe = std::env::current_exe()?;
+    plan::arms(&opts.schedulers, &exe, &opts.peers_dir)?;
+    setup(&repo, opts)?;
+    // Resolved after setup, which may just have built the peers.
+    let arms = plan::arms(&opts.schedulers, &exe, &opts.peers_dir)?;
 
     let stage = PathBuf::from(STAGE);
     let _ = std::fs::remove_dir_all(&stage);

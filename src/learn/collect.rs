@@ -98,7 +98,7 @@ fn sum_counter(map: &impl MapCore, idx: u32) -> u64 {
 
 pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
     if preflight::euid() != 0 {
-        bail!("collect must run as root (it attaches kprobes); try sudo");
+        bail!("collect must run as root (it attaches kprobes)");
     }
     if let ExtState::Busy { ops, .. } = preflight::read_state(Path::new(preflight::SYSFS_SCHED_EXT))
     {
@@ -133,6 +133,13 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
         &[
             ("workload", o.workload.clone()),
             ("kernel", release),
+            (
+                "host",
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+            ),
             ("cpus", topo.all_cpus.len().to_string()),
             ("nodes", topo.nodes.len().to_string()),
             ("migration_cost_ns", migration_cost_ns().to_string()),

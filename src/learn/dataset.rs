@@ -1,5 +1,5 @@
 //! Datasets of migration decisions: CSV files written by `collect` and read
-//! by `train`.
+//! by `train` (which also reads their Parquet form, see export.rs).
 //!
 //! Format (v1): comment lines `# key: value` carry the metadata (schema hash,
 //! kernel, workload; a trailer adds rows and dropped events), then a header
@@ -103,8 +103,12 @@ impl Writer {
     }
 }
 
-/// Read and validate a dataset written by [`Writer`].
+/// Read and validate a dataset: a CSV written by [`Writer`], or a Parquet
+/// file (`.parquet`) written by `export` or merged by a fleet tool.
 pub fn read(path: &Path) -> Result<Dataset> {
+    if path.extension().is_some_and(|e| e == "parquet") {
+        return crate::learn::export::read_parquet(path);
+    }
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     parse(path, &text)

@@ -1,10 +1,11 @@
 //! The learning pipeline, in data-flow order: the feature schema (shared
 //! with BPF), the kprobe collector that records the kernel's decisions, the
-//! dataset format, the trainer, the model format it writes, the metrics it
+//! dataset format (CSV, and Parquet for fleets), the trainer, the model format it writes, the metrics it
 //! reports, and `inspect`.
 
 pub mod collect;
 pub mod dataset;
+pub mod export;
 pub mod features;
 pub mod inspect;
 pub mod metrics;

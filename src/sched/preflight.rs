@@ -64,7 +64,7 @@ pub fn check_can_run(root: &Path, euid: u32) -> Result<()> {
             root.display(),
             kernel_config_hint()
         ),
-        _ if euid != 0 => bail!("scx_mlsched must run as root (it loads BPF programs); try sudo"),
+        _ if euid != 0 => bail!("scx_mlsched must run as root (it loads BPF programs)"),
         ExtState::Busy { state, ops } => bail!(
             "another sched_ext scheduler is already attached: {ops} (state {state}); \
              stop it first"

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use crossbeam::channel::RecvTimeoutError;
 use libbpf_rs::{OpenObject, ProgramInput};
-use log::info;
+use log::{info, warn};
 use scx_stats::prelude::*;
 use scx_utils::{
     compat, scx_ops_attach, scx_ops_load, scx_ops_open, try_set_rlimit_infinity, uei_exited,
@@ -27,6 +27,22 @@ use crate::sched::heuristic::Verdict;
 use crate::sched::stats::{self, Metrics};
 
 pub const SCHEDULER_NAME: &str = "scx_mlsched";
+
+/// Exit status of `run` when the kernel ejected the scheduler; a systemd unit
+/// lists it in RestartPreventExitStatus= (see dist/scx_mlsched.service).
+pub const EXIT_EJECTED: u8 = 86;
+
+/// The kernel ejected the scheduler (an error exit); carries its reason.
+#[derive(Debug)]
+pub struct Ejected(pub String);
+
+impl std::fmt::Display for Ejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the kernel ejected the scheduler: {}", self.0)
+    }
+}
+
+impl std::error::Error for Ejected {}
 
 /// Dense LLC and node ids per CPU, from the kernel's topology.
 pub struct CpuMap {
@@ -155,15 +171,32 @@ impl<'a> Scheduler<'a> {
 
     pub fn run(&mut self, shutdown: Arc<AtomicBool>) -> Result<UserExitInfo> {
         let (res_ch, req_ch) = self.stats_server.as_ref().unwrap().channels();
+        let mut stats_ok = true;
         while !shutdown.load(Ordering::Relaxed) && !uei_exited!(&self.skel, uei) {
+            if !stats_ok {
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+            // A failed stats read or reply must not skip uei_report! below,
+            // which carries the kernel's exit reason.
             match req_ch.recv_timeout(Duration::from_secs(1)) {
-                Ok(()) => res_ch.send(self.metrics()?)?,
+                Ok(()) => match self.metrics() {
+                    Ok(m) => {
+                        if res_ch.send(m).is_err() {
+                            warn!("stats client went away");
+                        }
+                    }
+                    Err(e) => warn!("reading stats: {e:#}"),
+                },
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(e) => Err(e)?,
+                Err(e) => {
+                    warn!("stats server stopped ({e}); scheduling goes on without stats");
+                    stats_ok = false;
+                }
             }
         }
         let _ = self.struct_ops.take();
-        uei_report!(&self.skel, uei)
+        uei_report!(&self.skel, uei).map_err(|e| Ejected(format!("{e:#}")).into())
     }
 }
 

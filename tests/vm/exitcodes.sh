@@ -1,7 +1,9 @@
 #!/bin/bash
-# Exit codes: 0 on SIGINT and on SIGTERM; non-zero, with the kernel's exit
+# Exit codes: 0 on SIGINT and on SIGTERM; 86 (EXIT_EJECTED, which the
+# systemd unit's RestartPreventExitStatus names), with the kernel's exit
 # reason, when the BPF side exits with an error (a hidden test hook,
-# --debug-error-after-ms, calls scx_bpf_error()).
+# --debug-error-after-ms, calls scx_bpf_error()), whether started as
+# `run` or bare, as scx.service starts it.
 . "$(dirname "$0")/lib.sh"
 for sig in INT TERM; do
     "$BIN" run >/tmp/sched.log 2>&1 &
@@ -12,10 +14,17 @@ for sig in INT TERM; do
     wait_disabled 10 || fail "state $(ext_state) after SIG$sig"
     ok "SIG$sig: exit 0"
 done
-"$BIN" run --debug-error-after-ms 3000 >/tmp/sched.log 2>&1
-rc=$?
-cat /tmp/sched.log
-[ $rc -ne 0 ] || fail "error exit returned 0"
-grep -q 'EXIT: .*error exit requested by --debug-error-after-ms' /tmp/sched.log || fail "kernel's exit reason not printed"
-wait_disabled 10 || fail "state $(ext_state) after error exit"
-ok "error exit: status $rc with the kernel's reason"
+for how in run bare; do
+    if [ $how = run ]; then
+        "$BIN" run --debug-error-after-ms 3000 >/tmp/sched.log 2>&1
+    else
+        "$BIN" --debug-error-after-ms 3000 >/tmp/sched.log 2>&1
+    fi
+    rc=$?
+    cat /tmp/sched.log
+    [ $rc -eq 86 ] || fail "$how: error exit returned $rc, not 86"
+    grep -q 'ejected the scheduler: EXIT: .*error exit requested by --debug-error-after-ms' /tmp/sched.log ||
+        fail "$how: kernel's exit reason not printed"
+    wait_disabled 10 || fail "state $(ext_state) after error exit"
+    ok "$how: error exit: status 86 with the kernel's reason"
+done

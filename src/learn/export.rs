@@ -1,0 +1,317 @@
+//! Datasets as Parquet, for fleet-scale training: collect on many hosts,
+//! merge and filter with Polars or Spark, train, ship the model.
+//!
+//! `scx_mlsched export DATASET --parquet OUT` writes one row per decision:
+//! the features (Int64, schema order), `label` (Boolean), and the columns
+//! `schema`, `workload`, `kernel` and `host`, so that nothing is lost when
+//! files from many hosts are concatenated.  The dataset's own metadata
+//! (`# key: value` lines of the CSV) goes into Parquet key-value metadata
+//! as `scx_mlsched.KEY`.  `read_parquet` (used by `dataset::read`, so by
+//! `train`) reads features by name, ignores extra columns, and refuses any
+//! row whose schema hash is not this build's, naming the file and row.
+//!
+//! arrow-rs and parquet are behind the `parquet` cargo feature (they double
+//! the build time); without it both directions say how to enable it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::Args;
+
+#[cfg(feature = "parquet")]
+use crate::learn::dataset;
+#[cfg(not(feature = "parquet"))]
+use crate::learn::dataset::Dataset;
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportOpts {
+    /// The dataset to convert (CSV, as `collect` writes it).
+    pub dataset: PathBuf,
+
+    /// Write it as Parquet to this file.
+    #[arg(long, value_name = "OUT")]
+    pub parquet: PathBuf,
+}
+
+/// Columns that describe where a row comes from, beside the features.
+#[cfg(feature = "parquet")]
+pub const SOURCE_COLUMNS: [&str; 4] = ["schema", "workload", "kernel", "host"];
+/// Prefix of the dataset's metadata keys in Parquet key-value metadata.
+#[cfg(feature = "parquet")]
+pub const META_PREFIX: &str = "scx_mlsched.";
+
+#[cfg(not(feature = "parquet"))]
+const NO_PARQUET: &str =
+    "this scx_mlsched was built without Parquet support: build it with `--features parquet`";
+
+#[cfg(not(feature = "parquet"))]
+pub fn run(_o: &ExportOpts) -> Result<()> {
+    anyhow::bail!("{NO_PARQUET}")
+}
+
+#[cfg(not(feature = "parquet"))]
+pub fn read_parquet(path: &Path) -> Result<Dataset> {
+    anyhow::bail!("{}: {NO_PARQUET}", path.display())
+}
+
+#[cfg(feature = "parquet")]
+pub fn run(o: &ExportOpts) -> Result<()> {
+    let ds = dataset::read(&o.dataset)?;
+    write_parquet(&ds, &o.parquet)?;
+    println!(
+        "{}: {} rows ({} positive) written to {}",
+        o.dataset.display(),
+        ds.len(),
+        ds.positives(),
+        o.parquet.display()
+    );
+    Ok(())
+}
+
+#[cfg(feature = "parquet")]
+pub use imp::{read_parquet, write_parquet};
+
+#[cfg(feature = "parquet")]
+mod imp {
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
+    use std::fs::File;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use anyhow::{bail, Context, Result};
+    use arrow_array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::Compression;
+    use parquet::file::properties::WriterProperties;
+
+    use super::{META_PREFIX, SOURCE_COLUMNS};
+    use crate::learn::dataset::{Dataset, LABEL, MAX_ABS_VALUE};
+    use crate::learn::features::{NR_FEATURES, SCHEMA};
+
+    pub fn write_parquet(ds: &Dataset, out: &Path) -> Result<()> {
+        let mut fields: Vec<Field> = SCHEMA
+            .names()
+            .map(|n| Field::new(n, DataType::Int64, false))
+            .collect();
+        fields.push(Field::new(LABEL, DataType::Boolean, false));
+        fields.extend(
+            SOURCE_COLUMNS
+                .iter()
+                .map(|c| Field::new(*c, DataType::Utf8, false)),
+        );
+        let kv: HashMap<String, String> = ds
+            .meta
+            .iter()
+            .map(|(k, v)| (format!("{META_PREFIX}{k}"), v.clone()))
+            .collect();
+        let schema = Arc::new(Schema::new_with_metadata(fields, kv));
+
+        let mut cols: Vec<ArrayRef> = (0..NR_FEATURES)
+            .map(|i| Arc::new(Int64Array::from_iter_values(ds.x.iter().map(|v| v[i]))) as ArrayRef)
+            .collect();
+        cols.push(Arc::new(BooleanArray::from(ds.y.clone())));
+        for c in SOURCE_COLUMNS {
+            let v = ds.meta.get(c).map_or("", String::as_str);
+            cols.push(Arc::new(StringArray::from_iter_values(
+                std::iter::repeat_n(v, ds.len()),
+            )));
+        }
+        let batch = RecordBatch::try_new(schema.clone(), cols)?;
+        let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build();
+        let mut w = ArrowWriter::try_new(file, schema, Some(props))?;
+        w.write(&batch)?;
+        w.close()
+            .with_context(|| format!("writing {}", out.display()))?;
+        Ok(())
+    }
+
+    fn column<'a, T: 'static>(b: &'a RecordBatch, name: &str, p: &str) -> Result<&'a T> {
+        b.column_by_name(name)
+            .with_context(|| format!("{p}: no column {name}"))?
+            .as_any()
+            .downcast_ref::<T>()
+            .with_context(|| format!("{p}: column {name} has the wrong type"))
+    }
+
+    pub fn read_parquet(path: &Path) -> Result<Dataset> {
+        let p = path.display().to_string();
+        let file = File::open(path).with_context(|| format!("reading {p}"))?;
+        // Types from the Parquet schema, not from an embedded Arrow schema:
+        // Polars and Spark write strings as LargeUtf8 or Utf8View there.
+        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(
+            file,
+            ArrowReaderOptions::new().with_skip_arrow_metadata(true),
+        )
+        .with_context(|| format!("{p}: not a Parquet file"))?;
+        let mut meta: BTreeMap<String, String> = builder
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .into_iter()
+            .flatten()
+            .filter_map(|kv| {
+                let k = kv.key.strip_prefix(META_PREFIX)?;
+                Some((k.to_string(), kv.value.clone().unwrap_or_default()))
+            })
+            .collect();
+        let want = SCHEMA.hash_hex();
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        let mut sources: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for batch in builder.build()? {
+            let b = batch.with_context(|| format!("{p}: unreadable row group"))?;
+            let feats: Vec<&Int64Array> = SCHEMA
+                .names()
+                .map(|n| column::<Int64Array>(&b, n, &p))
+                .collect::<Result<_>>()?;
+            let label = column::<BooleanArray>(&b, LABEL, &p)?;
+            let src: Vec<&StringArray> = SOURCE_COLUMNS
+                .iter()
+                .map(|c| column::<StringArray>(&b, c, &p))
+                .collect::<Result<_>>()?;
+            for r in 0..b.num_rows() {
+                let row = x.len() + 1;
+                if src[0].value(r) != want {
+                    bail!(
+                        "{p}: row {row}: feature schema {} differs from this build's {want} \
+                         (bpf/features.def changed); collect the data again",
+                        src[0].value(r)
+                    );
+                }
+                let mut v = [0i64; NR_FEATURES];
+                for (i, f) in feats.iter().enumerate() {
+                    if f.is_null(r) || label.is_null(r) {
+                        bail!("{p}: row {row}: missing value");
+                    }
+                    v[i] = f.value(r);
+                    if v[i].unsigned_abs() > MAX_ABS_VALUE {
+                        let name = SCHEMA.names().nth(i).unwrap_or("?");
+                        bail!("{p}: row {row}: {name} = {} is outside ±2^53", v[i]);
+                    }
+                }
+                x.push(v);
+                y.push(label.value(r));
+                for (c, a) in SOURCE_COLUMNS.iter().zip(&src) {
+                    sources.entry(c).or_default().insert(a.value(r).to_string());
+                }
+            }
+        }
+        if y.is_empty() {
+            bail!("{p}: no rows");
+        }
+        // The columns say where rows come from, even in a merged file whose
+        // key-value metadata is one input's: distinct values are joined
+        // (e.g. two workloads).
+        for (c, vals) in sources {
+            meta.insert(
+                c.to_string(),
+                vals.into_iter().collect::<Vec<_>>().join("+"),
+            );
+        }
+        Ok(Dataset {
+            path: path.to_path_buf(),
+            meta,
+            x,
+            y,
+        })
+    }
+}
+
+#[cfg(all(test, feature = "parquet"))]
+mod tests {
+    use super::*;
+    use crate::learn::features::{NR_FEATURES, SCHEMA};
+    use std::sync::Arc;
+
+    /// CSV -> Parquet -> the rows training reads are the same, metadata too.
+    #[test]
+    fn csv_parquet_round_trip_gives_identical_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["kcompile-fio", "hackbench-mix"] {
+            let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("datasets/{name}.csv"));
+            let a = dataset::read(&csv).unwrap();
+            let pq = dir.path().join(format!("{name}.parquet"));
+            write_parquet(&a, &pq).unwrap();
+            let b = dataset::read(&pq).unwrap();
+            assert_eq!(a.x, b.x, "{name}: features");
+            assert_eq!(a.y, b.y, "{name}: labels");
+            for (k, v) in &a.meta {
+                assert_eq!(b.meta.get(k), Some(v), "{name}: meta {k}");
+            }
+            assert_eq!(b.meta["schema"], SCHEMA.hash_hex());
+        }
+    }
+
+    /// What a fleet tool writes: concatenated hosts, no scx_mlsched key-value
+    /// metadata, columns reordered, an extra column, large strings.  And a
+    /// row of another schema.
+    #[test]
+    fn merged_files_are_read_by_column_and_foreign_schemas_refused() {
+        use arrow_array::{ArrayRef, BooleanArray, Int64Array, LargeStringArray, RecordBatch};
+        use arrow_schema::{DataType, Field, Schema};
+        let write = |path: &Path, schemas: &[&str]| {
+            let n = schemas.len();
+            let mut fields = vec![Field::new("extra", DataType::Int64, false)];
+            let mut cols: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![9; n]))];
+            for c in SOURCE_COLUMNS.iter().rev() {
+                // As Polars writes strings: LargeUtf8 in the embedded schema.
+                fields.push(Field::new(*c, DataType::LargeUtf8, false));
+                let v: Vec<String> = match *c {
+                    "schema" => schemas.iter().map(|s| s.to_string()).collect(),
+                    "host" => (0..n).map(|i| format!("h{}", i % 2)).collect(),
+                    other => vec![other.to_string(); n],
+                };
+                cols.push(Arc::new(LargeStringArray::from(v)));
+            }
+            fields.push(Field::new("label", DataType::Boolean, false));
+            cols.push(Arc::new(BooleanArray::from(
+                (0..n).map(|i| i % 2 == 0).collect::<Vec<_>>(),
+            )));
+            for (i, name) in SCHEMA
+                .names()
+                .enumerate()
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+            {
+                fields.push(Field::new(name, DataType::Int64, false));
+                cols.push(Arc::new(Int64Array::from(
+                    (0..n as i64)
+                        .map(|r| r * 100 + i as i64)
+                        .collect::<Vec<_>>(),
+                )));
+            }
+            let schema = Arc::new(Schema::new(fields));
+            let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+            let mut w = parquet::arrow::ArrowWriter::try_new(
+                std::fs::File::create(path).unwrap(),
+                schema,
+                None,
+            )
+            .unwrap();
+            w.write(&batch).unwrap();
+            w.close().unwrap();
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("fleet.parquet");
+        let h = SCHEMA.hash_hex();
+        write(&good, &[&h, &h, &h]);
+        let ds = dataset::read(&good).unwrap();
+        assert_eq!(ds.len(), 3);
+        assert_eq!(ds.x[2][0], 200);
+        assert_eq!(ds.x[1][NR_FEATURES - 1], 100 + NR_FEATURES as i64 - 1);
+        assert_eq!(ds.y, vec![true, false, true]);
+        assert_eq!(ds.meta["host"], "h0+h1");
+        let bad = dir.path().join("mixed.parquet");
+        write(&bad, &[&h, "0000000000000000"]);
+        let err = format!("{:#}", dataset::read(&bad).unwrap_err());
+        assert!(
+            err.contains("row 2") && err.contains("0000000000000000"),
+            "{err}"
+        );
+    }
+}

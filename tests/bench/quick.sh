@@ -1,0 +1,65 @@
+#!/bin/bash
+# CI's check of the benchmark pipeline: `scx_mlsched bench --quick` from the
+# host, as a user runs it (host -> one VM test bed boot -> every arm in
+# shuffled rounds -> statistics -> report).  It checks that every artifact
+# is there and consistent, not the numbers (the quick scope means nothing).
+#   tests/bench/quick.sh BIN
+set -uo pipefail
+bin=${1:?usage: tests/bench/quick.sh PATH_TO_scx_mlsched}
+out=$(mktemp -d /var/tmp/scx_mlsched-benchq.XXXXXX)
+fail() { echo "FAIL: bench --quick: $*"; exit 1; }
+start=$(date +%s)
+"$bin" bench --quick --vm --out "$out" >"$out/bench.log" 2>&1
+rc=$?
+tail -n 40 "$out/bench.log"
+[ $rc -eq 0 ] || fail "exited $rc (log: $out/bench.log)"
+for f in env.json summary.json summary.md runs.csv ratios.png; do
+    [ -s "$out/$f" ] || fail "no $f in $out"
+done
+python3 - "$out" <<'PY' || exit 1
+import csv, json, sys, os
+out = sys.argv[1]
+def fail(msg):
+    print(f"FAIL: bench --quick: {msg}"); sys.exit(1)
+env = json.load(open(f"{out}/env.json"))
+if not env["emulated"] or "TCG" not in env["place"]:
+    fail(f"results do not say they were emulated: {env['place']}")
+if env["rounds"] != 2 or env["scope"] != "quick":
+    fail(f"quick mode ran {env['rounds']} rounds of scope {env['scope']}")
+names = [n for n, _ in env["schedulers"]]
+avail = [n for n, v in env["schedulers"] if not v.startswith("not available")]
+for want in ["default", "mlsched"]:
+    if want not in avail:
+        fail(f"arm {want} did not run")
+if "mlsched-ml" in avail:
+    fail("the learned-model arm claims to be available")
+rows = list(csv.DictReader(open(f"{out}/runs.csv")))
+if len(rows) != 3 * len(avail):
+    fail(f"{len(rows)} runs, expected 3 rounds x {len(avail)} arms")
+for r in rows:
+    if r["arm"] in ("default", "mlsched") and r["ok"] != "true":
+        fail(f"round {r['round']} of {r['arm']} failed: {r['error']}")
+    if r["ok"] == "true":
+        if not float(r["compile_wall_s"]) > 0 or not float(r["fio_iops"]) > 0 or not int(r["migrations"]) > 0:
+            fail(f"run without figures: {r}")
+        if not os.path.exists(f"{out}/runs/r{r['round']}-{r['arm']}.fio.json"):
+            fail(f"fio JSON of round {r['round']}, {r['arm']} is missing")
+for rnd in "012":
+    order = sorted(int(r["position"]) for r in rows if r["round"] == rnd)
+    if order != list(range(len(avail))):
+        fail(f"round {rnd} is not one run per arm: positions {order}")
+summ = {a["arm"]: a for a in json.load(open(f"{out}/summary.json"))}
+ml = summ["mlsched"]["cells"][0]
+if ml["metric"] != "compile_wall_s" or ml["ratio"] is None or ml["ratio"]["n"] != 2:
+    fail(f"no paired compile-time ratio for mlsched: {ml}")
+if not ml["ratio"]["lo"] <= ml["ratio"]["point"] <= ml["ratio"]["hi"]:
+    fail(f"confidence interval does not hold its point: {ml}")
+md = open(f"{out}/summary.md").read()
+for want in ["| mlsched |", "mlsched-ml | not available", "Measured **VM test bed", "95% bootstrap"]:
+    if want not in md:
+        fail(f"summary.md lacks {want!r}")
+if open(f"{out}/ratios.png", "rb").read(8)[1:4] != b"PNG":
+    fail("ratios.png is not a PNG")
+print(f"ok: bench --quick: {len(rows)} runs of {', '.join(avail)}; artifacts consistent")
+PY
+echo "PASS: bench --quick ($(($(date +%s) - start)) s, results in $out)"

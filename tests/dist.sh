@@ -1,0 +1,42 @@
+#!/bin/bash
+# Host-side checks of scx_mlsched as a system scheduler (no VM needed):
+#   - the shipped systemd unit passes `systemd-analyze verify`, with its
+#     ExecStart pointed at the built binary (verify wants it executable);
+#   - the unit's RestartPreventExitStatus is the binary's documented
+#     ejection exit code (86, see src/sched/scheduler.rs);
+#   - `--version` is the full build version (crate version, git revision,
+#     target) and `--help-stats` describes the statistics;
+#   - the bare invocation is `run`: it reaches the same preflight refusal.
+#   tests/dist.sh BIN
+set -euo pipefail
+bin=$(realpath "${1:?usage: tests/dist.sh PATH_TO_scx_mlsched}")
+top=$(cd "$(dirname "$0")/.." && pwd)
+fail() { echo "FAIL: dist: $*"; exit 1; }
+d=$(mktemp -d)
+trap 'rm -rf "$d"' EXIT
+
+sed "s|^ExecStart=/usr/local/bin/scx_mlsched|ExecStart=$bin|" "$top/dist/scx_mlsched.service" >"$d/scx_mlsched.service"
+grep -q "^ExecStart=$bin " "$d/scx_mlsched.service" || fail "ExecStart line not found in the unit"
+if command -v systemd-analyze >/dev/null; then
+    out=$(systemd-analyze verify "$d/scx_mlsched.service" 2>&1) || fail "systemd-analyze verify: $out"
+    [ -z "$out" ] || fail "systemd-analyze verify warned: $out"
+    echo "ok: dist: systemd-analyze verify passes"
+else
+    fail "systemd-analyze is not installed (apt-get install systemd)"
+fi
+code=$(grep -o 'EXIT_EJECTED: u8 = [0-9]*' "$top/src/sched/scheduler.rs" | grep -o '[0-9]*$')
+grep -qx "RestartPreventExitStatus=$code" "$top/dist/scx_mlsched.service" ||
+    fail "the unit does not prevent restarts on the ejection exit code $code"
+echo "ok: dist: RestartPreventExitStatus=$code matches the binary's ejection exit code"
+
+ver=$("$bin" --version)
+[[ $ver =~ ^scx_mlsched\ [0-9]+\.[0-9]+\.[0-9]+-g[0-9a-f]{7,}(-dirty)?\ x86_64-[a-z_-]+ ]] ||
+    fail "--version is not the full build version: $ver"
+echo "ok: dist: --version: $ver"
+"$bin" --help-stats | grep -q 'mig_deny_hot' || fail "--help-stats does not describe the statistics"
+echo "ok: dist: --help-stats"
+if [ ! -d /sys/kernel/sched_ext ]; then
+    out=$("$bin" --slice-us 2000 2>&1) && fail "bare run succeeded without sched_ext"
+    grep -q 'no sched_ext' <<<"$out" || fail "bare invocation did not reach run's preflight: $out"
+    echo "ok: dist: bare invocation runs the scheduler's preflight"
+fi
