@@ -71,6 +71,10 @@ pub enum Command {
     Train(crate::learn::train::TrainOpts),
     /// Print a model file: tree, feature importance, metrics (or Graphviz).
     Inspect(crate::learn::inspect::InspectOpts),
+    /// Score a model on datasets (CSV or Parquet) without retraining:
+    /// accuracy, precision, recall, F1, balanced accuracy, MCC, confusion
+    /// matrix, and the rows where model and label differ.
+    Eval(crate::learn::eval::EvalOpts),
     /// Compare schedulers on a kernel compile beside fio and cyclictest, in
     /// shuffled rounds of one boot (natively, or in the VM test bed on a
     /// kernel without sched_ext); writes JSON, CSV, markdown and a chart.

@@ -130,6 +130,7 @@ fn real_main() -> Result<()> {
             train::run(o).map(|_| ())
         }
         Command::Inspect(o) => inspect::run(o),
+        Command::Eval(o) => learn::eval::run(o),
         Command::Bench(o) => {
             init_logging(0)?;
             bench::main(o)

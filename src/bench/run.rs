@@ -67,12 +67,13 @@ fn tail(path: &Path, lines: usize) -> String {
 
 /// An attached sched_ext scheduler.
 struct Attached {
-    child: Child,
+    proc: Bg,
     ops: String,
     log: PathBuf,
 }
 
 /// Start the arm's scheduler and wait until the kernel shows it enabled.
+/// On any failure the scheduler process is killed (Bg's drop).
 fn attach(arm: &Arm, log: &Path) -> Result<Option<Attached>> {
     if !wait_for(Duration::from_secs(30), || {
         ext_state() == ExtState::Disabled
@@ -87,52 +88,32 @@ fn attach(arm: &Arm, log: &Path) -> Result<Option<Attached>> {
         Launch::Program { path, args } => (path, args),
         Launch::Unavailable(why) => bail!("not available: {why}"),
     };
-    let out = fs::File::create(log)?;
-    let mut child = Command::new(path)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out)
-        .spawn()
-        .with_context(|| format!("starting {}", path.display()))?;
+    let mut proc = Bg::spawn(
+        Command::new(path).args(args),
+        &path.display().to_string(),
+        Some(log),
+    )?;
     let mut exited = None;
     let up = wait_for(ATTACH_TIMEOUT, || {
-        if let Ok(Some(st)) = child.try_wait() {
+        if let Ok(Some(st)) = proc.child().try_wait() {
             exited = Some(st);
             return true;
         }
         matches!(ext_state(), ExtState::Busy { state, .. } if state == "enabled")
     });
-    if let Some(st) = exited {
-        bail!(
-            "{} exited ({st}) before attaching: {}",
-            arm.name,
-            tail(log, 5)
-        );
-    }
-    if !up {
-        signal(&child, libc::SIGKILL);
-        let _ = child.wait();
-        bail!(
-            "{} did not attach within {ATTACH_TIMEOUT:?}: {}",
-            arm.name,
-            tail(log, 5)
-        );
-    }
-    let ExtState::Busy { ops, .. } = ext_state() else {
-        signal(&child, libc::SIGKILL);
-        let _ = child.wait();
-        bail!(
-            "{} detached right after attaching: {}",
-            arm.name,
-            tail(log, 5)
-        );
+    let why = match (exited, up, ext_state()) {
+        (Some(st), _, _) => format!("exited ({st}) before attaching"),
+        (None, false, _) => format!("did not attach within {ATTACH_TIMEOUT:?}"),
+        (None, true, ExtState::Busy { ops, .. }) => {
+            return Ok(Some(Attached {
+                proc,
+                ops,
+                log: log.to_path_buf(),
+            }))
+        }
+        (None, true, _) => "detached right after attaching".into(),
     };
-    Ok(Some(Attached {
-        child,
-        ops,
-        log: log.to_path_buf(),
-    }))
+    bail!("{} {why}: {}", arm.name, tail(log, 5))
 }
 
 impl Attached {
@@ -148,9 +129,8 @@ impl Attached {
     }
 
     /// SIGINT, as scx_loader stops a scheduler; the exit status.
-    fn detach(mut self) -> Result<i32> {
-        signal(&self.child, libc::SIGINT);
-        let st = wait_or_kill(&mut self.child, DETACH_TIMEOUT)?;
+    fn detach(self) -> Result<i32> {
+        let st = self.proc.stop(DETACH_TIMEOUT)?;
         if !wait_for(Duration::from_secs(30), || {
             ext_state() == ExtState::Disabled
         }) {
@@ -169,26 +149,34 @@ impl SignalOrZero for std::process::ExitStatus {
     }
 }
 
-/// A workload process in the background.  If a run fails before `stop`,
-/// dropping it SIGKILLs and reaps it, so no perf or fio outlives its run
-/// and skews the next one.
+/// A process in the background (a workload tool, or an arm's scheduler).
+/// If a run fails before `stop`, dropping it SIGKILLs and reaps it, so no
+/// perf, fio or scheduler outlives its run and skews the next one.
 struct Bg {
     child: Option<Child>,
 }
 
 impl Bg {
+    /// Start `cmd` with its output (stdout and stderr) in `log`, if given.
     fn spawn(cmd: &mut Command, what: &str, log: Option<&Path>) -> Result<Bg> {
-        let err = match log {
-            Some(p) => Stdio::from(fs::File::create(p)?),
-            None => Stdio::null(),
+        let (out, err) = match log {
+            Some(p) => {
+                let f = fs::File::create(p)?;
+                (Stdio::from(f.try_clone()?), Stdio::from(f))
+            }
+            None => (Stdio::null(), Stdio::null()),
         };
         let child = cmd
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(out)
             .stderr(err)
             .spawn()
             .with_context(|| format!("starting {what}"))?;
         Ok(Bg { child: Some(child) })
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("running until stopped")
     }
 
     /// SIGINT, on which perf, cyclictest and fio write their results; wait

@@ -1,10 +1,12 @@
 //! The learning pipeline, in data-flow order: the feature schema (shared
 //! with BPF), the kprobe collector that records the kernel's decisions, the
-//! dataset format (CSV, and Parquet for fleets), the trainer, the model format it writes, the metrics it
-//! reports, and `inspect`.
+//! dataset format (CSV, and Parquet for fleets), the trainer, the model
+//! format it writes, the metrics it reports, and `inspect` and `eval`, which
+//! read a model back.
 
 pub mod collect;
 pub mod dataset;
+pub mod eval;
 pub mod export;
 pub mod features;
 pub mod inspect;
