@@ -249,6 +249,7 @@ fn run_here(opts: &BenchOpts, out: &Path, emulated: bool) -> Result<()> {
     };
     let names: Vec<String> = arms.iter().map(|a| a.name.clone()).collect();
     let mut runs = Vec::new();
+    let mut summaries = Vec::new();
     let mut done = 0;
     for (round, arms_order) in order.iter().enumerate() {
         let round = round as u32;
@@ -272,8 +273,9 @@ fn run_here(opts: &BenchOpts, out: &Path, emulated: bool) -> Result<()> {
             runs.push(rec);
             done += 1;
         }
-        let s = summary::summarize(&runs, &names, BASELINE, &unavailable, opts.seed);
-        report::write_all(out, &env, &s, &runs)?;
+        // Written after every round: an interrupted benchmark keeps its results.
+        summaries = summary::summarize(&runs, &names, BASELINE, &unavailable, opts.seed);
+        report::write_all(out, &env, &summaries, &runs)?;
     }
     progress.step(&Step {
         done,
@@ -281,8 +283,7 @@ fn run_here(opts: &BenchOpts, out: &Path, emulated: bool) -> Result<()> {
         msg: "done".into(),
     });
     progress.finish();
-    let s = summary::summarize(&runs, &names, BASELINE, &unavailable, opts.seed);
-    print!("{}", report::markdown(&env, &s, &runs));
+    print!("{}", report::markdown(&env, &summaries, &runs));
     if !opts.in_guest {
         println!("\nresults: {}", out.display());
     }

@@ -13,7 +13,7 @@
 //! arrow-rs and parquet are behind the `parquet` cargo feature (they double
 //! the build time); without it both directions say how to enable it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
@@ -50,7 +50,7 @@ pub fn run(_o: &ExportOpts) -> Result<()> {
 }
 
 #[cfg(not(feature = "parquet"))]
-pub fn read_parquet(path: &Path) -> Result<Dataset> {
+pub fn read_parquet(path: &std::path::Path) -> Result<Dataset> {
     anyhow::bail!("{}: {NO_PARQUET}", path.display())
 }
 
@@ -225,6 +225,7 @@ mod imp {
 mod tests {
     use super::*;
     use crate::learn::features::{NR_FEATURES, SCHEMA};
+    use std::path::Path;
     use std::sync::Arc;
 
     /// CSV -> Parquet -> the rows training reads are the same, metadata too.
