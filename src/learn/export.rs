@@ -73,7 +73,7 @@ pub use imp::{read_parquet, write_parquet};
 
 #[cfg(feature = "parquet")]
 mod imp {
-    use std::collections::{BTreeMap, BTreeSet, HashMap};
+    use std::collections::{BTreeMap, BTreeSet};
     use std::fs::File;
     use std::path::Path;
     use std::sync::Arc;
@@ -84,6 +84,7 @@ mod imp {
     use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
     use parquet::arrow::ArrowWriter;
     use parquet::basic::Compression;
+    use parquet::file::metadata::KeyValue;
     use parquet::file::properties::WriterProperties;
 
     use super::{META_PREFIX, SOURCE_COLUMNS};
@@ -101,12 +102,7 @@ mod imp {
                 .iter()
                 .map(|c| Field::new(*c, DataType::Utf8, false)),
         );
-        let kv: HashMap<String, String> = ds
-            .meta
-            .iter()
-            .map(|(k, v)| (format!("{META_PREFIX}{k}"), v.clone()))
-            .collect();
-        let schema = Arc::new(Schema::new_with_metadata(fields, kv));
+        let schema = Arc::new(Schema::new(fields));
 
         let mut cols: Vec<ArrayRef> = (0..NR_FEATURES)
             .map(|i| Arc::new(Int64Array::from_iter_values(ds.x.iter().map(|v| v[i]))) as ArrayRef)
@@ -120,8 +116,16 @@ mod imp {
         }
         let batch = RecordBatch::try_new(schema.clone(), cols)?;
         let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
+        // The dataset's metadata as the file's own key-value metadata, which
+        // every Parquet reader sees (not only in the embedded Arrow schema).
+        let kv: Vec<KeyValue> = ds
+            .meta
+            .iter()
+            .map(|(k, v)| KeyValue::new(format!("{META_PREFIX}{k}"), v.clone()))
+            .collect();
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
+            .set_key_value_metadata(Some(kv))
             .build();
         let mut w = ArrowWriter::try_new(file, schema, Some(props))?;
         w.write(&batch)?;
