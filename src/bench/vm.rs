@@ -61,14 +61,8 @@ pub fn git_revision(repo: &Path) -> String {
 }
 
 fn host_cpu() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
-        .unwrap_or_else(|| "unknown CPU".into());
-    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("a {n}-CPU host ({model})")
+    let host = super::report::Environment::probe();
+    format!("a {}-CPU host ({})", host.cpus, host.cpu_model)
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
