@@ -50,7 +50,7 @@ pub struct BenchOpts {
     pub rounds: u32,
 
     /// How much of the kernel each run compiles: auto is defconfig natively
-    /// and vm (a fixed subset, 60-120 s a run) in the emulated VM.
+    /// and vm (a fixed subset, 100-155 s a run) in the emulated VM.
     #[arg(long, value_enum, default_value_t = Scope::Auto)]
     pub scope: Scope,
 

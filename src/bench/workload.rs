@@ -16,10 +16,10 @@ use serde::{Deserialize, Serialize};
 pub enum Scope {
     /// `defconfig` on a kernel with sched_ext, `vm` inside the VM test bed.
     Auto,
-    /// Two objects and 5 s of fio: checks the pipeline, not the numbers.
+    /// Two objects: checks the pipeline, not the numbers.
     Quick,
-    /// A fixed subset (kernel/irq/, 17 objects) sized for 60-120 s per
-    /// run under emulation (about 100 s alone with 4 vCPUs on 2 host cores).
+    /// A fixed subset (kernel/irq/, 17 objects): about 100 s alone and
+    /// 100-155 s beside fio under emulation (4 vCPUs on 2 host cores).
     Vm,
     /// The whole defconfig vmlinux (native runs).
     Defconfig,
