@@ -5,6 +5,7 @@
 //   bpf/main.bpf.c    -> bpf_skel.rs      (the sched_ext scheduler)
 //   bpf/intf.h        -> bpf_intf.rs      (types and constants shared with BPF)
 //   bpf/collect.bpf.c -> collect_skel.rs  (kprobes on can_migrate_task)
+//   bpf/tree.bpf.c    -> tree_skel.rs     (the tree walk alone: replay, timing)
 //
 // It also records the git revision (MLSCHED_GIT_REV, "g<sha>[-dirty]") for
 // `--version`, as the scx schedulers' full version carries theirs.
@@ -32,6 +33,11 @@ fn main() {
             .build()
             .unwrap();
     }
+    scx_cargo::BpfBuilder::new()
+        .unwrap()
+        .enable_skel("bpf/tree.bpf.c", "tree")
+        .build()
+        .unwrap();
     println!("cargo:rerun-if-changed=bpf");
 
     if let Some(sha) = git(&["rev-parse", "--short=12", "HEAD"]) {

@@ -11,6 +11,7 @@
 
 #ifndef __VMLINUX_H__
 typedef unsigned char u8;
+typedef unsigned short u16;
 typedef unsigned int u32;
 typedef unsigned long long u64;
 typedef signed int s32;
@@ -27,6 +28,8 @@ enum mlsched_consts {
 	/* Upper bounds of the BPF tree evaluator (the model loader enforces them) */
 	MODEL_MAX_NODES		= 1024,
 	MODEL_MAX_DEPTH		= 16,
+	/* Vectors the tree.bpf.c programs replay or time in one run */
+	TREE_MAX_VECTORS	= 1 << 16,
 };
 
 /* Feature indices, in schema order (bpf/features.def). */
@@ -50,6 +53,9 @@ enum mig_verdict {
 	MIG_DENY_RUNNING	= 3,	/* task is running */
 	MIG_DENY_PINNED		= 4,	/* migration disabled */
 	MIG_DENY_HOT		= 5,	/* task is cache-hot */
+	MIG_DENY_KTHREAD	= 6,	/* per-CPU kthread (hard guard of the ML policy) */
+	MIG_ML_ALLOWED		= 7,	/* the model said migrate */
+	MIG_ML_DENIED		= 8,	/* the model said stay */
 	NR_MIG_VERDICTS,
 };
 
@@ -62,14 +68,86 @@ enum stat_idx {
 	STAT_STEAL_FAILED,	/* a steal scan found nothing it may take */
 	STAT_KICKS,		/* idle CPUs kicked to pull work */
 	STAT_KEEP_PREV,		/* prev went on: its vtime was not ahead of the queues */
+	STAT_ML_MIGRATE,	/* tree walks that ended in "migrate" (ml and shadow) */
+	STAT_ML_STAY,		/* tree walks that ended in "stay" */
+	STAT_ML_AGREE,		/* ... whose verdict equals the heuristic's */
+	STAT_ML_FALLBACK_WALK,	/* walks past the depth bound or on a bad node: heuristic used */
+	STAT_ML_FALLBACK_STALE,	/* userspace heartbeat stale: heuristic used */
+	STAT_ML_FALLBACK_NOMODEL, /* no model loaded: heuristic used */
+	STAT_SAMPLES,		/* decisions sent to userspace's linfa twin */
+	STAT_SAMPLES_DROPPED,	/* ... that the ring buffer could not take */
 	STAT_MIG_BASE,		/* + enum mig_verdict: can_migrate() results */
 	NR_MLSCHED_STATS = STAT_MIG_BASE + NR_MIG_VERDICTS,
+};
+
+/* Migration policy (`run --policy`). */
+enum mlsched_policy {
+	POLICY_HEURISTIC	= 0,	/* the kernel's rule (can_migrate_decide) */
+	POLICY_ML		= 1,	/* hard guards, then the tree */
+	POLICY_SHADOW		= 2,	/* act on the heuristic, walk the tree beside it */
+};
+
+/*
+ * The decision tree as BPF walks it (src/sched/model_map.rs writes it).
+ * Internal node: x[feature] < threshold -> left, else right.
+ * Leaf: feature = -1, verdict 0 (stay) or 1 (migrate).
+ */
+struct model_node {
+	s64 threshold;
+	s32 feature;
+	u16 left;
+	u16 right;
+	u32 verdict;
+	u32 pad;
+};
+
+/*
+ * One of two banks (the `model_banks` array map).  Userspace writes the
+ * bank BPF is not reading, then flips `model_active` in .bss: BPF never
+ * sees a half-written tree (scx_rusty's tuner does the same with a
+ * generation).  Generation 0 means empty.
+ */
+struct model_bank {
+	u64 generation;
+	u32 nr_nodes;
+	u32 depth;
+	struct model_node nodes[MODEL_MAX_NODES];
+};
+
+/* A sampled decision, sent through the `samples` ring buffer to the twin. */
+struct mig_sample {
+	struct mig_features in;
+	u64 generation;		/* of the model that walked it */
+	s32 src;
+	s32 dst;
+	s32 tree;		/* the tree's verdict: 0 stay, 1 migrate */
+	s32 heuristic;		/* can_migrate_decide()'s enum mig_verdict */
+	s32 acted;		/* the verdict acted on (enum mig_verdict) */
+	u32 policy;		/* enum mlsched_policy */
 };
 
 /* Argument of the SEC("syscall") program that tests can_migrate_decide(). */
 struct decide_arg {
 	struct mig_features in;
 	s32 verdict;		/* out: enum mig_verdict */
+};
+
+/*
+ * Argument of the SEC("syscall") programs of bpf/tree.bpf.c: walk the tree
+ * in bank `bank` on the vectors of the `vectors` map.
+ *   tree_replay: vectors [0, nr) once, verdicts into the `verdicts` map.
+ *   tree_bench:  vectors [0, nr) `loops` times, timed with bpf_ktime_get_ns;
+ *                with `empty` set, the same loop without the walk (overhead).
+ */
+struct tree_run_arg {
+	u32 bank;
+	u32 nr;
+	u32 loops;
+	u32 empty;
+	u64 elapsed_ns;		/* out */
+	u64 decisions;		/* out */
+	u64 migrate;		/* out: walks that said migrate */
+	u64 bad;		/* out: walks past the depth bound or on a bad node */
 };
 
 #endif /* __MLSCHED_INTF_H */

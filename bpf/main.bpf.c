@@ -23,16 +23,18 @@
  * on while it is not ahead: that is what gives nice levels their weight
  * ratio on a shared CPU.
  *
- * Why: every candidate migration passes through can_migrate(p, src, dst),
- * the counterpart of the kernel's can_migrate_task().  It computes the
- * feature vector of bpf/features.def and asks can_migrate_decide(), which
- * today mirrors the kernel's rules (affinity, migration disabled, running,
- * cache-hot unless balancing failed more than cache_nice_tries times) and is
- * where the learned model plugs in.  Its userspace twin is
- * src/heuristic.rs; the VM tests compare the two through test_run.
+ * Why: every steal passes through can_migrate(p, src, dst), the counterpart
+ * of the kernel's can_migrate_task().  It computes the feature vector of
+ * bpf/features.def and decides by --policy: the kernel's rules
+ * (can_migrate_decide: affinity, migration disabled, running, cache-hot
+ * unless balancing failed more than cache_nice_tries times; its userspace
+ * twin is src/sched/heuristic.rs), or the learned tree (tree.bpf.h) behind
+ * hard guards, or the heuristic with the tree walked beside it (shadow).
+ * Tree decisions are sampled to userspace, where linfa checks each one.
  */
 #include <scx/common.bpf.h>
 #include "intf.h"
+#include "tree.bpf.h"
 
 char _license[] SEC("license") = "GPL";
 
@@ -49,6 +51,15 @@ const volatile u32 nr_cpus = 1;
 const volatile u32 nr_llcs = 1;
 const volatile s32 cpu_llc[MAX_CPUS];
 const volatile s32 cpu_node[MAX_CPUS];
+
+/* Migration policy and the model's freshness (see can_migrate()). */
+const volatile u32 policy = POLICY_HEURISTIC;
+const volatile u64 sample_every = 64;	/* per CPU; 0: no samples */
+const volatile u64 feed_timeout_ns = 1000ULL * 1000 * 1000;
+
+/* Written by userspace while running (src/sched/model_map.rs, scheduler.rs). */
+volatile u32 model_active;	/* the bank of model_banks that BPF walks */
+volatile u64 feed_stamp_ns;	/* userspace's last heartbeat (CLOCK_MONOTONIC) */
 
 /* Test hook (hidden --debug-error-after-ms): exit with an error after this long. */
 const volatile u64 debug_error_after_ns;
@@ -78,7 +89,14 @@ struct {
 
 struct cpu_ctx {
 	u64 nr_balance_failed;	/* consecutive steal scans that were refused */
+	u64 nr_tree_walks;	/* for sampling every sample_every-th walk */
 };
+
+/* Decisions the tree made, for the userspace twin (src/sched/twin.rs). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} samples SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -205,18 +223,118 @@ static void mig_features_fill(struct mig_features *in, struct task_struct *p,
 }
 
 /*
+ * The hard guards of the ML policy, in C before the tree: a move the kernel
+ * would refuse or that breaks affinity.  No model, however bad, gets past
+ * them (the shipped tree answers "migrate" for a cold task with migration
+ * disabled).  Returns the refusal, or -1 to let the tree decide.
+ */
+static __always_inline s32 ml_guard(const struct mig_features *in)
+{
+	if (in->f[FEAT_migration_disabled])
+		return MIG_DENY_PINNED;
+	if (!in->f[FEAT_dst_allowed])
+		return MIG_DENY_AFFINITY;
+	if (in->f[FEAT_running])
+		return MIG_DENY_RUNNING;
+	if (in->f[FEAT_per_cpu_kthread])
+		return MIG_DENY_KTHREAD;
+	return -1;
+}
+
+static bool verdict_allows(s32 verdict)
+{
+	return verdict == MIG_ALLOWED || verdict == MIG_ALLOWED_FAILS ||
+	       verdict == MIG_ML_ALLOWED;
+}
+
+/*
+ * The tree's verdict on @in (1 migrate, 0 stay), or -1 when the heuristic
+ * must decide instead: no model, userspace's heartbeat older than
+ * feed_timeout_ns (userspace hung: the features it feeds, and the twin,
+ * are stale), or a walk without a verdict.  Each fallback has its stat.
+ */
+static int ml_verdict(const struct mig_features *in, u64 *generation)
+{
+	const struct model_bank *b;
+	u64 now = bpf_ktime_get_ns();
+	int v;
+
+	if (feed_timeout_ns && now - feed_stamp_ns > feed_timeout_ns) {
+		stat_inc(STAT_ML_FALLBACK_STALE);
+		return -1;
+	}
+	b = model_bank_get(model_active);
+	if (!b || !b->generation) {
+		stat_inc(STAT_ML_FALLBACK_NOMODEL);
+		return -1;
+	}
+	*generation = b->generation;
+	v = tree_walk(b, in);
+	if (v < 0)
+		stat_inc(STAT_ML_FALLBACK_WALK);
+	return v;
+}
+
+/* Send every sample_every-th tree decision of this CPU to the twin. */
+static void sample_decision(const struct mig_features *in, u64 generation,
+			    s32 src, s32 dst, s32 tree, s32 heuristic, s32 acted)
+{
+	struct cpu_ctx *cctx = this_cpu_ctx();
+	struct mig_sample *s;
+
+	if (!sample_every || !cctx || ++cctx->nr_tree_walks % sample_every)
+		return;
+	s = bpf_ringbuf_reserve(&samples, sizeof(*s), 0);
+	if (!s) {
+		stat_inc(STAT_SAMPLES_DROPPED);
+		return;
+	}
+	__builtin_memcpy(&s->in, in, sizeof(*in));
+	s->generation = generation;
+	s->src = src;
+	s->dst = dst;
+	s->tree = tree;
+	s->heuristic = heuristic;
+	s->acted = acted;
+	s->policy = policy;
+	bpf_ringbuf_submit(s, 0);
+	stat_inc(STAT_SAMPLES);
+}
+
+/*
  * can_migrate - may @p move from CPU @src to CPU @dst?
  * The one gate of every migration this scheduler makes on its own.
+ *   heuristic: can_migrate_decide(), the kernel's rule.
+ *   ml:        ml_guard(), then the tree (the heuristic when it cannot).
+ *   shadow:    acts like heuristic; the tree walks beside it, for the stats
+ *              and the twin.
  */
 static bool can_migrate(struct task_struct *p, s32 src, s32 dst, s64 idle_type)
 {
 	struct mig_features in = {};
-	s32 verdict;
+	s32 heuristic, verdict, guard;
+	u64 generation = 0;
+	int tree;
 
 	mig_features_fill(&in, p, src, dst, idle_type);
-	verdict = can_migrate_decide(&in);
+	heuristic = can_migrate_decide(&in);
+	verdict = heuristic;
+	if (policy != POLICY_HEURISTIC) {
+		guard = ml_guard(&in);
+		if (guard >= 0) {
+			if (policy == POLICY_ML)
+				verdict = guard;
+		} else if ((tree = ml_verdict(&in, &generation)) >= 0) {
+			stat_inc(tree ? STAT_ML_MIGRATE : STAT_ML_STAY);
+			if ((bool)tree == verdict_allows(heuristic))
+				stat_inc(STAT_ML_AGREE);
+			if (policy == POLICY_ML)
+				verdict = tree ? MIG_ML_ALLOWED : MIG_ML_DENIED;
+			sample_decision(&in, generation, src, dst, tree, heuristic, verdict);
+		}
+	}
 	stat_inc(STAT_MIG_BASE + verdict);
-	return verdict == MIG_ALLOWED || verdict == MIG_ALLOWED_FAILS;
+	return verdict_allows(verdict);
 }
 
 /* An idle CPU for @p: prev_cpu, then prev_cpu's LLC, within p->cpus_ptr. */

@@ -10,7 +10,9 @@
 
 use std::sync::LazyLock;
 
-use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use scx_utils::libbpf_clap_opts::LibbpfOpts;
 
 /// The full version, as scx schedulers print it: crate version, git
@@ -84,8 +86,57 @@ pub enum Command {
     Export(crate::learn::export::ExportOpts),
 }
 
+/// Who decides the migrations that pass the gate (steals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Policy {
+    /// The kernel's can_migrate_task() rule.
+    Heuristic,
+    /// The learned tree, behind hard guards (affinity, migration disabled,
+    /// running, per-CPU kthread) that no model can override.
+    Ml,
+    /// Act on the heuristic; walk the tree beside it and count agreement.
+    Shadow,
+}
+
+impl Policy {
+    /// The BPF side's enum mlsched_policy.
+    pub fn raw(self) -> u32 {
+        use crate::sched::bpf_intf as c;
+        match self {
+            Policy::Heuristic => c::mlsched_policy_POLICY_HEURISTIC,
+            Policy::Ml => c::mlsched_policy_POLICY_ML,
+            Policy::Shadow => c::mlsched_policy_POLICY_SHADOW,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct RunOpts {
+    /// Migration policy. `ml` will become the default once a model trained
+    /// on parity features ships; the shipped model imitates the kernel's
+    /// balancer on kernel-side features.
+    #[arg(long, value_enum, default_value_t = Policy::Heuristic)]
+    pub policy: Policy,
+
+    /// Model file for `--policy ml|shadow` (default: the shipped model,
+    /// embedded in the binary). SIGHUP reloads it without detaching.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+
+    /// Reload the model when its file changes (checked every second).
+    #[arg(long, requires = "model")]
+    pub watch: bool,
+
+    /// Send every Nth tree decision per CPU to the userspace twin, which
+    /// checks it with linfa (0: none).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub sample_every: u64,
+
+    /// Fall back to the heuristic when userspace's heartbeat is older than
+    /// this (userspace hung: the features it feeds and the twin are stale).
+    #[arg(long, default_value_t = 1000, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..))]
+    pub feed_timeout_ms: u64,
+
     /// Scheduling slice in microseconds.
     #[arg(short = 's', long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
     pub slice_us: u64,
@@ -139,6 +190,12 @@ pub struct SelftestOpts {
     /// rule's inputs.
     #[arg(long, default_value_t = 2000)]
     pub random: usize,
+
+    /// Instead: replay every row of these datasets through the BPF tree walk
+    /// (bpf/tree.bpf.c, no sched_ext needed) and require linfa's prediction
+    /// on each (model: --model, or the embedded one).
+    #[arg(long, num_args = 1.., value_name = "DATASET")]
+    pub replay: Vec<PathBuf>,
 
     #[command(flatten)]
     pub run: RunOpts,

@@ -75,10 +75,14 @@ fn cmd_run(opts: &RunOpts) -> Result<()> {
     if let Some(intv) = opts.stats {
         spawn_monitor(intv, shutdown.clone());
     }
+    // SIGHUP reloads the model (run --policy ml|shadow).
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
+        .context("installing the SIGHUP handler")?;
     let mut open_object = MaybeUninit::uninit();
     loop {
         let mut sched = scheduler::Scheduler::init(opts, &mut open_object)?;
-        let uei = sched.run(shutdown.clone())?;
+        let uei = sched.run(shutdown.clone(), reload.clone())?;
         if !uei.should_restart() {
             break;
         }
@@ -110,6 +114,14 @@ fn real_main() -> Result<()> {
         Command::Run(o) => {
             init_logging(o.verbose)?;
             cmd_run(o)
+        }
+        Command::Selftest(o) if !o.replay.is_empty() => {
+            init_logging(o.run.verbose)?;
+            let source = sched::model_map::ModelSource::from_opt(o.run.model.as_deref());
+            for line in selftest::replay(&source.load()?, &o.replay)? {
+                println!("{line}");
+            }
+            Ok(())
         }
         Command::Selftest(o) => {
             init_logging(o.run.verbose)?;

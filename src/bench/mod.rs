@@ -12,6 +12,7 @@
 //! vm boots the VM test bed and runs this same binary inside it.
 
 pub mod chart;
+pub mod inference;
 pub mod plan;
 pub mod progress;
 pub mod record;
@@ -33,7 +34,11 @@ use progress::{Progress, Step};
 use workload::Scope;
 
 #[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchOpts {
+    #[command(subcommand)]
+    pub what: Option<BenchWhat>,
+
     /// Schedulers to compare, comma-separated: default (the kernel's own,
     /// no sched_ext scheduler), mlsched (heuristic policy), mlsched-ml (the
     /// learned model), and peers by name (bpfland, rusty, or any scx_NAME in
@@ -115,6 +120,14 @@ pub struct BenchOpts {
     pub git_revision: Option<String>,
 }
 
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum BenchWhat {
+    /// Time one tree decision in BPF (ns per decision), natively on any
+    /// kernel with BPF: the walk alone, over recorded feature vectors, for
+    /// the shipped model and a tree of the maximum depth.
+    Inference(inference::InferenceOpts),
+}
+
 impl BenchOpts {
     pub fn scope(&self) -> Scope {
         if self.quick {
@@ -146,6 +159,9 @@ impl BenchOpts {
 }
 
 pub fn main(opts: &BenchOpts) -> Result<()> {
+    if let Some(BenchWhat::Inference(o)) = &opts.what {
+        return inference::run(o);
+    }
     // The work folder is shared by the host, bench/setup.sh and the guest.
     let mut opts = opts.clone();
     opts.workdir = std::path::absolute(&opts.workdir)?;

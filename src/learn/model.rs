@@ -12,6 +12,12 @@
 //! Thresholds are integers: linfa splits at x < s with s a float midpoint;
 //! for integer x, x < s exactly when x < ceil(s), so the integer tree gives
 //! linfa's prediction on every integer vector (tests check it).
+//!
+//! A trained model also carries `linfa`, linfa-trees' own `DecisionTree`
+//! (its serde form, with float splits): the scheduler's userspace twin
+//! (src/sched/twin.rs) predicts with it to check every sampled BPF verdict.
+//! A model without it (written by hand, e.g. the adversarial test models)
+//! gets one built from its nodes by `linfa_tree()`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -62,6 +68,9 @@ pub struct Model {
     pub importance: Vec<f64>,
     pub metrics: ModelMetrics,
     pub training: TrainingInfo,
+    /// linfa's tree, as trained (absent in hand-written models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linfa: Option<DecisionTree<f64, usize>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -152,6 +161,7 @@ impl Model {
                 .collect(),
             metrics,
             training,
+            linfa: Some(tree.clone()),
         };
         let depth = model.validate()?;
         Ok(Model { depth, ..model })
@@ -234,6 +244,51 @@ impl Model {
         false
     }
 
+    /// linfa's `DecisionTree` of this model: the trained one it carries, or
+    /// one built from the flat nodes (through linfa-trees' serde form, since
+    /// its fields are private).  Integer thresholds become float splits,
+    /// which compare alike on integer features below 2^53.
+    pub fn linfa_tree(&self) -> Result<DecisionTree<f64, usize>> {
+        if let Some(t) = &self.linfa {
+            return Ok(t.clone());
+        }
+        self.validate()?;
+        fn node(m: &Model, i: usize, depth: usize) -> serde_json::Value {
+            let n = &m.nodes[i];
+            let (left, right) = if n.is_leaf() {
+                (serde_json::Value::Null, serde_json::Value::Null)
+            } else {
+                (
+                    node(m, n.left as usize, depth + 1),
+                    node(m, n.right as usize, depth + 1),
+                )
+            };
+            serde_json::json!({
+                "feature_idx": n.feature.max(0),
+                "feature_name": if n.is_leaf() { "" } else { m.name(n.feature) },
+                "split_value": n.threshold as f64,
+                "impurity_decrease": 0.0,
+                "left_child": left,
+                "right_child": right,
+                "leaf_node": n.is_leaf(),
+                "prediction": n.verdict as usize,
+                "depth": depth,
+            })
+        }
+        let json = serde_json::json!({ "root_node": node(self, 0, 0), "num_features": NR_FEATURES });
+        serde_json::from_value(json).context("building linfa's tree from the model's nodes")
+    }
+
+    /// Parse and validate a model from its JSON text; `origin` names it in errors.
+    pub fn from_json(text: &str, origin: &str) -> Result<Self> {
+        let model: Model = serde_json::from_str(text)
+            .with_context(|| format!("{origin}: not a valid model file"))?;
+        model
+            .validate()
+            .with_context(|| format!("{origin}: invalid model"))?;
+        Ok(model)
+    }
+
     pub fn load(path: &Path) -> Result<Self> {
         let size = std::fs::metadata(path)
             .with_context(|| format!("reading {}", path.display()))?
@@ -246,12 +301,7 @@ impl Model {
         }
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let model: Model = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a valid model file", path.display()))?;
-        model
-            .validate()
-            .with_context(|| format!("{}: invalid model", path.display()))?;
-        Ok(model)
+        Self::from_json(&text, &path.display().to_string())
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
@@ -331,6 +381,14 @@ impl Model {
     }
 }
 
+/// linfa's own prediction for one integer vector (migrate?).
+pub fn linfa_predict(t: &DecisionTree<f64, usize>, x: &FeatureVec) -> bool {
+    use linfa::prelude::Predict;
+    let row = ndarray::Array2::from_shape_fn((1, NR_FEATURES), |(_, j)| x[j] as f64);
+    let y: ndarray::Array1<usize> = t.predict(&row);
+    y[0] != 0
+}
+
 #[cfg(test)]
 pub mod tests {
     use super::*;
@@ -367,7 +425,25 @@ pub mod tests {
             importance: vec![0.0; NR_FEATURES],
             metrics: ModelMetrics::default(),
             training: TrainingInfo::default(),
+            linfa: None,
         }
+    }
+
+    #[test]
+    fn linfa_tree_built_from_nodes_predicts_like_the_walk() {
+        let m = tiny();
+        let t = m.linfa_tree().unwrap();
+        let mut x = [0i64; NR_FEATURES];
+        for v in [-3, 0, 1, 2] {
+            x[1] = v;
+            assert_eq!(linfa_predict(&t, &x), m.predict(&x), "x[1] = {v}");
+        }
+        // a wrong tree is seen as wrong: flip a leaf in the nodes only
+        let mut bad = m.clone();
+        bad.linfa = Some(t);
+        bad.nodes[1].verdict = 0;
+        x[1] = 0;
+        assert_ne!(linfa_predict(bad.linfa.as_ref().unwrap(), &x), bad.predict(&x));
     }
 
     #[test]

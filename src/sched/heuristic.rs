@@ -2,7 +2,7 @@
 //! kernel's can_migrate_task() rules on a feature vector.
 //!
 //! Why a twin: the BPF function cannot be unit-tested on a host without
-//! sched_ext, and the learned model will replace it; the VM test
+//! sched_ext, and the learned model decides beside it; the VM test
 //! (`scx_mlsched selftest`) runs the BPF one through test_run on many
 //! vectors and requires the same verdicts as this one.
 
@@ -22,7 +22,9 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; c::mig_verdict_NR_MIG_VERDICTS as usize] = [
+    /// Every verdict of the heuristic; enum mig_verdict's later values
+    /// (the ML guard's kthread refusal, the model's verdicts) are not its.
+    pub const ALL: [Verdict; c::mig_verdict_MIG_DENY_KTHREAD as usize] = [
         Verdict::Allowed,
         Verdict::AllowedFails,
         Verdict::DenyAffinity,

@@ -1,17 +1,23 @@
 //! The loader of the BPF scheduler, scx style: `Scheduler::init` opens,
-//! configures, loads and attaches bpf/main.bpf.c; `run` serves stats until
-//! a signal or a BPF-side exit; `Drop` detaches.  main.rs restarts it when
-//! the exit asks for it (UserExitInfo::should_restart, e.g. CPU hotplug).
+//! configures, loads and attaches bpf/main.bpf.c, with the model in its
+//! banks for `--policy ml|shadow`; `run` serves stats until a signal or a
+//! BPF-side exit; `Drop` detaches.  main.rs restarts it when the exit asks
+//! for it (UserExitInfo::should_restart, e.g. CPU hotplug).
+//!
+//! While running, the loop also beats the heartbeat that BPF checks before
+//! trusting the tree (`--feed-timeout-ms`), feeds the tree's sampled
+//! decisions to the linfa twin (src/sched/twin.rs), and swaps the model on
+//! SIGHUP or, with `--watch`, when its file changes.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use crossbeam::channel::RecvTimeoutError;
-use libbpf_rs::{OpenObject, ProgramInput};
+use libbpf_rs::{MapCore, OpenObject, ProgramInput, RingBufferBuilder};
 use log::{info, warn};
 use scx_stats::prelude::*;
 use scx_utils::{
@@ -19,12 +25,15 @@ use scx_utils::{
     uei_report, Topology, UserExitInfo, NR_CPU_IDS,
 };
 
-use crate::cli::RunOpts;
+use crate::cli::{Policy, RunOpts};
 use crate::learn::features::FeatureVec;
+use crate::learn::model::Model;
 use crate::sched::bpf_intf as c;
 use crate::sched::bpf_skel::*;
 use crate::sched::heuristic::Verdict;
+use crate::sched::model_map::{ModelBanks, ModelSource};
 use crate::sched::stats::{self, Metrics};
+use crate::sched::twin::Twin;
 
 pub const SCHEDULER_NAME: &str = "scx_mlsched";
 
@@ -82,10 +91,87 @@ impl CpuMap {
     }
 }
 
+/// CLOCK_MONOTONIC in ns, the clock of BPF's bpf_ktime_get_ns().
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Tell BPF that userspace is alive (the freshness check of ml_verdict()).
+fn heartbeat(bss: &mut Option<&mut types::bss>) {
+    if let Some(bss) = bss.as_mut() {
+        unsafe { std::ptr::write_volatile(&mut bss.feed_stamp_ns, monotonic_ns()) };
+    }
+}
+
+/// The model side of a running scheduler.
+struct ModelState {
+    source: ModelSource,
+    banks: ModelBanks,
+    /// (mtime, size) of the file when last read, for --watch.
+    stamp: Option<(std::time::SystemTime, u64)>,
+}
+
+impl ModelState {
+    /// Validate and install `model` (already loaded from `self.source`).
+    fn install(
+        &mut self,
+        model: &Model,
+        banks_map: &impl MapCore,
+        bss: &mut Option<&mut types::bss>,
+        twin: &RefCell<Twin>,
+    ) -> Result<u64> {
+        twin.borrow_mut()
+            .set_model(self.banks.generation() + 1, model)?;
+        let generation = self.banks.install(banks_map, model, |bank| {
+            if let Some(bss) = bss.as_mut() {
+                unsafe { std::ptr::write_volatile(&mut bss.model_active, bank) };
+            }
+        })?;
+        info!(
+            "model generation {generation} in force: {} (depth {}, {} nodes)",
+            self.source,
+            model.depth,
+            model.nodes.len()
+        );
+        Ok(generation)
+    }
+
+    /// Load the source again and swap; a bad model is refused and the one
+    /// in force stays.
+    fn reload(
+        &mut self,
+        why: &str,
+        banks_map: &impl MapCore,
+        bss: &mut Option<&mut types::bss>,
+        twin: &RefCell<Twin>,
+    ) {
+        self.stamp = self.source.stamp();
+        let res = self
+            .source
+            .load()
+            .and_then(|m| self.install(&m, banks_map, bss, twin));
+        if let Err(e) = res {
+            warn!(
+                "{why}: refused the new model: {e:#}; generation {} stays in force",
+                self.banks.generation()
+            );
+        }
+    }
+}
+
 pub struct Scheduler<'a> {
     skel: BpfSkel<'a>,
     struct_ops: Option<libbpf_rs::Link>,
     stats_server: Option<StatsServer<(), Metrics>>,
+    model: Option<ModelState>,
+    twin: RefCell<Twin>,
+    watch: bool,
+    attached_at: Instant,
 }
 
 impl<'a> Scheduler<'a> {
@@ -136,6 +222,9 @@ impl<'a> Scheduler<'a> {
         rodata.migration_cost_ns = opts.migration_cost_us * 1000;
         rodata.cache_nice_tries = opts.cache_nice_tries;
         rodata.debug_error_after_ns = opts.debug_error_after_ms * 1_000_000;
+        rodata.policy = opts.policy.raw();
+        rodata.sample_every = opts.sample_every;
+        rodata.feed_timeout_ns = opts.feed_timeout_ms * 1_000_000;
         rodata.nr_cpus = *NR_CPU_IDS as u32;
         rodata.nr_llcs = map.nr_llcs as u32;
         for (cpu, (llc, node)) in map.llc.iter().zip(&map.node).enumerate() {
@@ -146,12 +235,42 @@ impl<'a> Scheduler<'a> {
     }
 
     pub fn init(opts: &RunOpts, open_object: &'a mut MaybeUninit<OpenObject>) -> Result<Self> {
+        // The model is read and validated before anything is loaded: a bad
+        // file fails `run` with its reason, and the system stays as it was.
+        let model = match opts.policy {
+            Policy::Heuristic => {
+                if opts.model.is_some() {
+                    bail!("--model needs --policy ml or --policy shadow (the heuristic policy has no model)");
+                }
+                None
+            }
+            Policy::Ml | Policy::Shadow => {
+                let source = ModelSource::from_opt(opts.model.as_deref());
+                let m = source.load()?;
+                Some((source, m))
+            }
+        };
         let mut skel = Self::open_load(opts, open_object)?;
+        heartbeat(&mut skel.maps.bss_data);
+        let twin = RefCell::new(Twin::default());
+        let model = match model {
+            None => None,
+            Some((source, m)) => {
+                let mut state = ModelState {
+                    stamp: source.stamp(),
+                    source,
+                    banks: ModelBanks::new(),
+                };
+                state.install(&m, &skel.maps.model_banks, &mut skel.maps.bss_data, &twin)?;
+                Some(state)
+            }
+        };
         let struct_ops = Some(scx_ops_attach!(skel, mlsched_ops)?);
         let stats_server = Some(StatsServer::new(stats::server_data()).launch()?);
         info!(
-            "{} attached (slice {} us, migration cost {} us{})",
+            "{} attached (policy {:?}, slice {} us, migration cost {} us{})",
             SCHEDULER_NAME,
+            opts.policy,
             opts.slice_us,
             opts.migration_cost_us,
             if opts.partial { ", partial" } else { "" }
@@ -160,26 +279,68 @@ impl<'a> Scheduler<'a> {
             skel,
             struct_ops,
             stats_server,
+            model,
+            twin,
+            watch: opts.watch,
+            attached_at: Instant::now(),
         })
     }
 
     fn metrics(&self) -> Result<Metrics> {
-        Ok(Metrics::from_counters(&stats::read_counters(
-            &self.skel.maps.stats,
-        )?))
+        let twin = self.twin.borrow().counts;
+        Ok(Metrics {
+            uptime_ms: self.attached_at.elapsed().as_millis() as u64,
+            twin_checked: twin.checked,
+            twin_agree: twin.agree,
+            twin_disagree: twin.disagree,
+            model_generation: self.model.as_ref().map_or(0, |m| m.banks.generation()),
+            ..Metrics::from_counters(&stats::read_counters(&self.skel.maps.stats)?)
+        })
     }
 
-    pub fn run(&mut self, shutdown: Arc<AtomicBool>) -> Result<UserExitInfo> {
+    /// Serve until `shutdown` or a BPF-side exit.  `reload` is SIGHUP's flag.
+    pub fn run(&mut self, shutdown: Arc<AtomicBool>, reload: Arc<AtomicBool>) -> Result<UserExitInfo> {
         let (res_ch, req_ch) = self.stats_server.as_ref().unwrap().channels();
         let mut stats_ok = true;
+        let mut last_watch = Instant::now();
+        let twin = &self.twin;
+        let mut rb = RingBufferBuilder::new();
+        rb.add(&self.skel.maps.samples, |data: &[u8]| {
+            if let Err(e) = twin.borrow_mut().check_bytes(data) {
+                warn!("twin: {e:#}");
+            }
+            0
+        })?;
+        let rb = rb.build().context("opening the samples ring buffer")?;
         while !shutdown.load(Ordering::Relaxed) && !uei_exited!(&self.skel, uei) {
+            heartbeat(&mut self.skel.maps.bss_data);
+            // Also paces the loop: returns after 100 ms without samples.
+            if let Err(e) = rb.poll(Duration::from_millis(100)) {
+                if !shutdown.load(Ordering::Relaxed) {
+                    warn!("polling the samples ring buffer: {e}");
+                }
+            }
+            if let Some(state) = self.model.as_mut() {
+                if reload.swap(false, Ordering::Relaxed) {
+                    info!("SIGHUP: reloading {}", state.source);
+                    state.reload("SIGHUP", &self.skel.maps.model_banks, &mut self.skel.maps.bss_data, twin);
+                } else if self.watch && last_watch.elapsed() >= Duration::from_secs(1) {
+                    last_watch = Instant::now();
+                    let now = state.source.stamp();
+                    if now.is_some() && now != state.stamp {
+                        info!("{} changed: reloading", state.source);
+                        state.reload("--watch", &self.skel.maps.model_banks, &mut self.skel.maps.bss_data, twin);
+                    }
+                }
+            } else if reload.swap(false, Ordering::Relaxed) {
+                info!("SIGHUP: the heuristic policy has no model to reload");
+            }
             if !stats_ok {
-                std::thread::sleep(Duration::from_secs(1));
                 continue;
             }
             // A failed stats read or reply must not skip uei_report! below,
             // which carries the kernel's exit reason.
-            match req_ch.recv_timeout(Duration::from_secs(1)) {
+            match req_ch.try_recv() {
                 Ok(()) => match self.metrics() {
                     Ok(m) => {
                         if res_ch.send(m).is_err() {
@@ -188,14 +349,24 @@ impl<'a> Scheduler<'a> {
                     }
                     Err(e) => warn!("reading stats: {e:#}"),
                 },
-                Err(RecvTimeoutError::Timeout) => {}
+                Err(crossbeam::channel::TryRecvError::Empty) => {}
                 Err(e) => {
                     warn!("stats server stopped ({e}); scheduling goes on without stats");
                     stats_ok = false;
                 }
             }
         }
+        // Samples still queued are checked before the twin's last word.
+        let _ = rb.consume();
+        drop(rb);
         let _ = self.struct_ops.take();
+        let t = self.twin.borrow().counts;
+        if t.checked > 0 {
+            info!(
+                "twin: linfa checked {} sampled decisions, agreed on {}, disagreed on {}",
+                t.checked, t.agree, t.disagree
+            );
+        }
         uei_report!(&self.skel, uei).map_err(|e| Ejected(format!("{e:#}")).into())
     }
 }

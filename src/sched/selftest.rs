@@ -1,8 +1,15 @@
 //! Feature vectors for checking the BPF decision against its Rust twin:
 //! every combination of the inputs the rule reads, then random vectors
-//! (fixed seed, so a failure is reproducible).
+//! (fixed seed, so a failure is reproducible).  And the replay check of the
+//! tree: the BPF walk against linfa on every row of datasets.
 
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+
+use crate::learn::dataset;
 use crate::learn::features::{FeatureVec, NR_FEATURES};
+use crate::learn::model::{linfa_predict, Model};
 use crate::rng::XorShift64Star;
 use crate::sched::bpf_intf as c;
 
@@ -39,6 +46,45 @@ pub fn vectors(random: usize, seed: u64) -> Vec<FeatureVec> {
         out.push(v);
     }
     out
+}
+
+/// Replay every row of `datasets` through the BPF walk (sched::tree) and
+/// compare with linfa's prediction; fails on the first dataset with any
+/// disagreement, listing a few.  Returns one summary line per dataset.
+pub fn replay(model: &Model, datasets: &[PathBuf]) -> Result<Vec<String>> {
+    let linfa = model.linfa_tree()?;
+    let mut lines = Vec::new();
+    for path in datasets {
+        let ds = dataset::read(path)?;
+        let bpf = crate::sched::tree::replay(model, &ds.x)?;
+        let mut bad = Vec::new();
+        for (i, (x, v)) in ds.x.iter().zip(&bpf).enumerate() {
+            let want = linfa_predict(&linfa, x);
+            if *v != want as i32 {
+                bad.push(format!(
+                    "row {i}: BPF {v}, linfa {}: {}",
+                    want as i32,
+                    crate::sched::twin::describe(x)
+                ));
+            }
+        }
+        if !bad.is_empty() {
+            bail!(
+                "{}: the BPF walk disagrees with linfa on {} of {} rows:\n{}",
+                path.display(),
+                bad.len(),
+                ds.len(),
+                bad.iter().take(5).cloned().collect::<Vec<_>>().join("\n")
+            );
+        }
+        let migrate = bpf.iter().filter(|v| **v == 1).count();
+        lines.push(format!(
+            "replay: {}: the BPF walk agrees with linfa on all {} rows ({migrate} migrate)",
+            path.display(),
+            ds.len()
+        ));
+    }
+    Ok(lines)
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ use crate::sched::bpf_intf as c;
 #[derive(Clone, Debug, Default, Serialize, Deserialize, Stats)]
 #[stat(top)]
 pub struct Metrics {
+    #[stat(desc = "Milliseconds covered by these counters")]
+    pub uptime_ms: u64,
     #[stat(desc = "Tasks dispatched straight to an idle CPU")]
     pub dispatch_local: u64,
     #[stat(desc = "Tasks taken from the CPU's own DSQ")]
@@ -45,10 +47,44 @@ pub struct Metrics {
     pub mig_deny_pinned: u64,
     #[stat(desc = "can_migrate: refused, task cache-hot")]
     pub mig_deny_hot: u64,
+    #[stat(desc = "can_migrate: refused by the ML policy's guard, per-CPU kthread")]
+    pub mig_deny_kthread: u64,
+    #[stat(desc = "can_migrate: allowed by the model (--policy ml)")]
+    pub mig_ml_allowed: u64,
+    #[stat(desc = "can_migrate: refused by the model (--policy ml)")]
+    pub mig_ml_denied: u64,
+    #[stat(desc = "Tree walks that said migrate (ml and shadow policies)")]
+    pub ml_migrate: u64,
+    #[stat(desc = "Tree walks that said stay")]
+    pub ml_stay: u64,
+    #[stat(desc = "Tree walks whose verdict equals the heuristic's (live imitation)")]
+    pub ml_agree_heuristic: u64,
+    #[stat(desc = "Heuristic used: the walk passed the depth bound or met a bad node")]
+    pub ml_fallback_walk: u64,
+    #[stat(desc = "Heuristic used: userspace's heartbeat was stale (--feed-timeout-ms)")]
+    pub ml_fallback_stale: u64,
+    #[stat(desc = "Heuristic used: no model loaded")]
+    pub ml_fallback_nomodel: u64,
+    #[stat(desc = "Tree decisions sampled to the userspace twin")]
+    pub samples: u64,
+    #[stat(desc = "Samples the ring buffer could not take")]
+    pub samples_dropped: u64,
+    #[stat(desc = "Samples linfa's DecisionTree checked")]
+    pub twin_checked: u64,
+    #[stat(desc = "... on which linfa agreed with the BPF walk (must be all)")]
+    pub twin_agree: u64,
+    #[stat(desc = "... on which linfa disagreed (each is logged)")]
+    pub twin_disagree: u64,
+    #[stat(desc = "Generation of the model in force (0: none); not a counter")]
+    pub model_generation: u64,
 }
 
+/// Fields that are levels, not counters: `delta` keeps them as they are.
+const GAUGES: &[&str] = &["model_generation"];
+
 impl Metrics {
-    /// Build from the summed counters, indexed by enum stat_idx.
+    /// Build from the summed BPF counters, indexed by enum stat_idx (the
+    /// userspace fields stay 0; the scheduler fills them).
     pub fn from_counters(cnt: &[u64]) -> Self {
         let at = |i: u32| cnt.get(i as usize).copied().unwrap_or(0);
         let mig = |v: u32| at(c::stat_idx_STAT_MIG_BASE + v);
@@ -66,25 +102,61 @@ impl Metrics {
             mig_deny_running: mig(c::mig_verdict_MIG_DENY_RUNNING),
             mig_deny_pinned: mig(c::mig_verdict_MIG_DENY_PINNED),
             mig_deny_hot: mig(c::mig_verdict_MIG_DENY_HOT),
+            mig_deny_kthread: mig(c::mig_verdict_MIG_DENY_KTHREAD),
+            mig_ml_allowed: mig(c::mig_verdict_MIG_ML_ALLOWED),
+            mig_ml_denied: mig(c::mig_verdict_MIG_ML_DENIED),
+            ml_migrate: at(c::stat_idx_STAT_ML_MIGRATE),
+            ml_stay: at(c::stat_idx_STAT_ML_STAY),
+            ml_agree_heuristic: at(c::stat_idx_STAT_ML_AGREE),
+            ml_fallback_walk: at(c::stat_idx_STAT_ML_FALLBACK_WALK),
+            ml_fallback_stale: at(c::stat_idx_STAT_ML_FALLBACK_STALE),
+            ml_fallback_nomodel: at(c::stat_idx_STAT_ML_FALLBACK_NOMODEL),
+            samples: at(c::stat_idx_STAT_SAMPLES),
+            samples_dropped: at(c::stat_idx_STAT_SAMPLES_DROPPED),
+            ..Default::default()
         }
     }
 
+    /// Counters of `self` minus those of `rhs` (an earlier reading); gauges
+    /// keep `self`'s value.  Through serde, so that a new field cannot be
+    /// forgotten here.
     pub fn delta(&self, rhs: &Self) -> Self {
-        let d = |a: u64, b: u64| a.saturating_sub(b);
-        Self {
-            dispatch_local: d(self.dispatch_local, rhs.dispatch_local),
-            dispatch_cpu_dsq: d(self.dispatch_cpu_dsq, rhs.dispatch_cpu_dsq),
-            dispatch_llc_dsq: d(self.dispatch_llc_dsq, rhs.dispatch_llc_dsq),
-            dispatch_stolen: d(self.dispatch_stolen, rhs.dispatch_stolen),
-            steal_failed: d(self.steal_failed, rhs.steal_failed),
-            kicks: d(self.kicks, rhs.kicks),
-            keep_prev: d(self.keep_prev, rhs.keep_prev),
-            mig_allowed: d(self.mig_allowed, rhs.mig_allowed),
-            mig_allowed_fails: d(self.mig_allowed_fails, rhs.mig_allowed_fails),
-            mig_deny_affinity: d(self.mig_deny_affinity, rhs.mig_deny_affinity),
-            mig_deny_running: d(self.mig_deny_running, rhs.mig_deny_running),
-            mig_deny_pinned: d(self.mig_deny_pinned, rhs.mig_deny_pinned),
-            mig_deny_hot: d(self.mig_deny_hot, rhs.mig_deny_hot),
+        let (serde_json::Value::Object(mut a), serde_json::Value::Object(b)) = (
+            serde_json::to_value(self).unwrap_or_default(),
+            serde_json::to_value(rhs).unwrap_or_default(),
+        ) else {
+            return self.clone();
+        };
+        for (k, v) in a.iter_mut() {
+            if GAUGES.contains(&k.as_str()) {
+                continue;
+            }
+            let old = b.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+            if let Some(new) = v.as_u64() {
+                *v = new.saturating_sub(old).into();
+            }
+        }
+        serde_json::from_value(serde_json::Value::Object(a)).unwrap_or_else(|_| self.clone())
+    }
+
+    pub fn decisions_allowed(&self) -> u64 {
+        self.mig_allowed + self.mig_allowed_fails + self.mig_ml_allowed
+    }
+
+    pub fn decisions_refused(&self) -> u64 {
+        self.mig_deny_affinity
+            + self.mig_deny_running
+            + self.mig_deny_pinned
+            + self.mig_deny_hot
+            + self.mig_deny_kthread
+            + self.mig_ml_denied
+    }
+
+    fn per_sec(&self, n: u64) -> f64 {
+        if self.uptime_ms == 0 {
+            0.0
+        } else {
+            n as f64 * 1000.0 / self.uptime_ms as f64
         }
     }
 
@@ -92,7 +164,7 @@ impl Metrics {
         writeln!(
             w,
             "[scx_mlsched] dispatch -> local: {} cpu: {} llc: {} stolen: {} keep_prev: {} | steal_failed: {} kicks: {} | \
-             can_migrate -> allow: {} allow_fails: {} hot: {} affinity: {} running: {} pinned: {}",
+             can_migrate -> allow: {} allow_fails: {} hot: {} affinity: {} running: {} pinned: {} kthread: {} ml_allow: {} ml_deny: {}",
             self.dispatch_local,
             self.dispatch_cpu_dsq,
             self.dispatch_llc_dsq,
@@ -106,6 +178,38 @@ impl Metrics {
             self.mig_deny_affinity,
             self.mig_deny_running,
             self.mig_deny_pinned,
+            self.mig_deny_kthread,
+            self.mig_ml_allowed,
+            self.mig_ml_denied,
+        )?;
+        let walks = self.ml_migrate + self.ml_stay;
+        let pct = |n: u64, of: u64| {
+            if of == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.2}%", n as f64 * 100.0 / of as f64)
+            }
+        };
+        writeln!(
+            w,
+            "[scx_mlsched] decisions/s: {:.0} (allowed {:.0}, refused {:.0}) | model gen {} -> migrate: {} stay: {} \
+             agree_heuristic: {} fallback walk: {} stale: {} nomodel: {} | twin -> checked: {} agree: {} disagree: {} \
+             samples: {} dropped: {}",
+            self.per_sec(self.decisions_allowed() + self.decisions_refused()),
+            self.per_sec(self.decisions_allowed()),
+            self.per_sec(self.decisions_refused()),
+            self.model_generation,
+            self.ml_migrate,
+            self.ml_stay,
+            pct(self.ml_agree_heuristic, walks),
+            self.ml_fallback_walk,
+            self.ml_fallback_stale,
+            self.ml_fallback_nomodel,
+            self.twin_checked,
+            pct(self.twin_agree, self.twin_checked),
+            self.twin_disagree,
+            self.samples,
+            self.samples_dropped,
         )?;
         Ok(())
     }
@@ -193,5 +297,37 @@ mod tests {
         let mut out = Vec::new();
         d.format(&mut out).unwrap();
         assert!(String::from_utf8(out).unwrap().contains("stolen: 5"));
+    }
+
+    #[test]
+    fn ml_counters_rates_and_gauges() {
+        let mut cnt = vec![0u64; c::stat_idx_NR_MLSCHED_STATS as usize];
+        cnt[c::stat_idx_STAT_ML_MIGRATE as usize] = 30;
+        cnt[c::stat_idx_STAT_ML_STAY as usize] = 70;
+        cnt[c::stat_idx_STAT_ML_AGREE as usize] = 99;
+        cnt[(c::stat_idx_STAT_MIG_BASE + c::mig_verdict_MIG_ML_ALLOWED) as usize] = 30;
+        cnt[(c::stat_idx_STAT_MIG_BASE + c::mig_verdict_MIG_ML_DENIED) as usize] = 70;
+        let now = Metrics {
+            uptime_ms: 3000,
+            model_generation: 4,
+            twin_checked: 10,
+            twin_agree: 10,
+            ..Metrics::from_counters(&cnt)
+        };
+        let before = Metrics {
+            uptime_ms: 1000,
+            model_generation: 3,
+            ..Default::default()
+        };
+        let d = now.delta(&before);
+        assert_eq!((d.uptime_ms, d.model_generation, d.ml_migrate), (2000, 4, 30));
+        assert_eq!((d.decisions_allowed(), d.decisions_refused()), (30, 70));
+        let mut out = Vec::new();
+        d.format(&mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("decisions/s: 50 (allowed 15, refused 35)"), "{out}");
+        assert!(out.contains("agree_heuristic: 99.00%"), "{out}");
+        assert!(out.contains("model gen 4"), "{out}");
+        assert!(out.contains("agree: 100.00% disagree: 0"), "{out}");
     }
 }
