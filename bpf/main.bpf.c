@@ -302,37 +302,59 @@ static void sample_decision(const struct mig_features *in, u64 generation,
 }
 
 /*
+ * The ml and shadow policies on a filled vector: returns the verdict to act
+ * on.  Global (noinline): the verifier checks it once, on its own.
+ */
+__noinline int ml_gate(const struct mig_features *in, s32 heuristic, s32 src, s32 dst)
+{
+	u64 generation = 0;
+	s32 guard;
+	int tree;
+
+	if (!in)
+		return heuristic;
+	guard = ml_guard(in);
+	if (guard >= 0)
+		return policy == POLICY_ML ? guard : heuristic;
+	tree = ml_verdict(in, &generation);
+	if (tree < 0)
+		return heuristic;
+	stat_inc(tree ? STAT_ML_MIGRATE : STAT_ML_STAY);
+	if ((bool)tree == verdict_allows(heuristic))
+		stat_inc(STAT_ML_AGREE);
+	if (policy == POLICY_ML) {
+		s32 verdict = tree ? MIG_ML_ALLOWED : MIG_ML_DENIED;
+
+		sample_decision(in, generation, src, dst, tree, heuristic, verdict);
+		return verdict;
+	}
+	sample_decision(in, generation, src, dst, tree, heuristic, heuristic);
+	return heuristic;
+}
+
+/*
  * can_migrate - may @p move from CPU @src to CPU @dst?
  * The one gate of every migration this scheduler makes on its own.
+ * A global function (verified once, on its own, with @p a trusted task
+ * pointer): inlined into the steal loops, its branches made the verifier
+ * give up on ops.dispatch (over a million instructions) once the tree was
+ * in it.
  *   heuristic: can_migrate_decide(), the kernel's rule.
  *   ml:        ml_guard(), then the tree (the heuristic when it cannot).
  *   shadow:    acts like heuristic; the tree walks beside it, for the stats
  *              and the twin.
  */
-static bool can_migrate(struct task_struct *p, s32 src, s32 dst, s64 idle_type)
+__noinline int can_migrate(struct task_struct *p __arg_trusted, s32 src, s32 dst, s64 idle_type)
 {
 	struct mig_features in = {};
-	s32 heuristic, verdict, guard;
-	u64 generation = 0;
-	int tree;
+	s32 verdict;
 
+	if (!p)
+		return false;
 	mig_features_fill(&in, p, src, dst, idle_type);
-	heuristic = can_migrate_decide(&in);
-	verdict = heuristic;
-	if (policy != POLICY_HEURISTIC) {
-		guard = ml_guard(&in);
-		if (guard >= 0) {
-			if (policy == POLICY_ML)
-				verdict = guard;
-		} else if ((tree = ml_verdict(&in, &generation)) >= 0) {
-			stat_inc(tree ? STAT_ML_MIGRATE : STAT_ML_STAY);
-			if ((bool)tree == verdict_allows(heuristic))
-				stat_inc(STAT_ML_AGREE);
-			if (policy == POLICY_ML)
-				verdict = tree ? MIG_ML_ALLOWED : MIG_ML_DENIED;
-			sample_decision(&in, generation, src, dst, tree, heuristic, verdict);
-		}
-	}
+	verdict = can_migrate_decide(&in);
+	if (policy != POLICY_HEURISTIC)
+		verdict = ml_gate(&in, verdict, src, dst);
 	stat_inc(STAT_MIG_BASE + verdict);
 	return verdict_allows(verdict);
 }

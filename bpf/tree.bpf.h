@@ -33,12 +33,18 @@ static __always_inline const struct model_bank *model_bank_get(u32 bank)
  * Walk @b on @in: 1 migrate, 0 stay, -1 no verdict (a node out of range or
  * a walk past the depth bound; the model loader refuses such trees, so -1
  * means a bug or a bank being written, and callers fall back).
+ *
+ * A global (non-static, noinline) function: the verifier checks it once,
+ * on its own, instead of at every call site.  Inlined into the scheduler's
+ * steal loops, its bounded loop made the verifier give up (E2BIG).
  */
-static __always_inline int tree_walk(const struct model_bank *b, const struct mig_features *in)
+__noinline int tree_walk(const struct model_bank *b, const struct mig_features *in)
 {
 	u32 idx = 0;
 	int i;
 
+	if (!b || !in)
+		return -1;
 	/*
 	 * A plain bounded loop, which the verifier walks to its bound: an
 	 * open-coded iterator (bpf_for) costs a kfunc call per step, measured

@@ -39,9 +39,13 @@ if [ ${#apt_missing[@]} -gt 0 ]; then
 fi
 cargo install --locked --features parquet --path . --root "$prefix"
 install -Dm644 model/default.json "$prefix/share/scx_mlsched/default.json"
-sed "s|^ExecStart=/usr/local/bin/scx_mlsched|ExecStart=$prefix/bin/scx_mlsched|" \
+sed -e "s|^ExecStart=/usr/local/bin/scx_mlsched|ExecStart=$prefix/bin/scx_mlsched|" \
+    -e "s|=/usr/local/share/scx_mlsched/|=$prefix/share/scx_mlsched/|" \
     dist/scx_mlsched.service >"$unit"
-[ -f /etc/default/scx_mlsched ] || install -Dm644 dist/scx_mlsched.default /etc/default/scx_mlsched
+if [ ! -f /etc/default/scx_mlsched ]; then
+    sed "s|=/usr/local/share/scx_mlsched/|=$prefix/share/scx_mlsched/|" dist/scx_mlsched.default |
+        install -Dm644 /dev/stdin /etc/default/scx_mlsched
+fi
 if have_systemd; then
     systemctl daemon-reload
     echo "installed: systemctl enable --now scx_mlsched   (scx_mlsched --monitor 1 to watch it)"

@@ -119,7 +119,8 @@ pub struct RunOpts {
     pub policy: Policy,
 
     /// Model file for `--policy ml|shadow` (default: the shipped model,
-    /// embedded in the binary). SIGHUP reloads it without detaching.
+    /// embedded in the binary). SIGHUP reloads it without detaching. With
+    /// `--policy heuristic` it is validated and loaded but does not decide.
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,
 

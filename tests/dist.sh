@@ -29,6 +29,18 @@ grep -qx "RestartPreventExitStatus=$code" "$top/dist/scx_mlsched.service" ||
     fail "the unit does not prevent restarts on the ejection exit code $code"
 echo "ok: dist: RestartPreventExitStatus=$code matches the binary's ejection exit code"
 
+# The model path: the unit's default, the default file's, and where
+# install.sh puts the shipped model are one path, and that file is valid.
+unit_model=$(grep -o '^Environment=SCX_MLSCHED_MODEL=.*' "$top/dist/scx_mlsched.service" | cut -d= -f3)
+file_model=$(grep -o '^SCX_MLSCHED_MODEL=.*' "$top/dist/scx_mlsched.default" | cut -d= -f2)
+[ -n "$unit_model" ] && [ "$unit_model" = "$file_model" ] || fail "model paths differ: unit '$unit_model', default file '$file_model'"
+[ "$unit_model" = /usr/local/share/scx_mlsched/default.json ] || fail "unexpected model path $unit_model"
+grep -q 'share/scx_mlsched/default.json' "$top/scripts/install.sh" || fail "install.sh does not install the model there"
+grep -q -- '--model ${SCX_MLSCHED_MODEL}' "$top/dist/scx_mlsched.service" || fail "ExecStart does not pass the model"
+grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$top/dist/scx_mlsched.service" || fail "no ExecReload (SIGHUP reloads the model)"
+"$bin" inspect "$top/model/default.json" >/dev/null || fail "the shipped model file does not load"
+echo "ok: dist: unit and default file pass the shipped model's path ($unit_model)"
+
 ver=$("$bin" --version)
 [[ $ver =~ ^scx_mlsched\ [0-9]+\.[0-9]+\.[0-9]+-g[0-9a-f]{7,}(-dirty)?\ x86_64-[a-z_-]+ ]] ||
     fail "--version is not the full build version: $ver"

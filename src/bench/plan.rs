@@ -60,12 +60,8 @@ impl Arm {
     }
 }
 
-/// Why the learned-model arm cannot run yet.
-pub const ML_UNAVAILABLE: &str =
-    "the learned model is not in the scheduling loop yet (`run` loads no model)";
-
 /// Resolve arm names: `default`, `mlsched` (this binary's heuristic policy),
-/// `mlsched-ml`, and peers: `bpfland` or `scx_bpfland` is `scx_bpfland` in
+/// `mlsched-ml` (its learned tree, the embedded model), and peers: `bpfland` or `scx_bpfland` is `scx_bpfland` in
 /// `peers_dir`.
 pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<Arm>> {
     let mut out: Vec<Arm> = Vec::new();
@@ -80,7 +76,10 @@ pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<A
                 path: self_exe.to_path_buf(),
                 args: vec!["run".into()],
             },
-            "mlsched-ml" => Launch::Unavailable(ML_UNAVAILABLE.into()),
+            "mlsched-ml" => Launch::Program {
+                path: self_exe.to_path_buf(),
+                args: vec!["run".into(), "--policy".into(), "ml".into()],
+            },
             peer => {
                 let path = peers_dir.join(format!("scx_{peer}"));
                 if path.is_file() {
@@ -136,7 +135,10 @@ mod tests {
         assert_eq!(n, ["default", "mlsched", "mlsched-ml", "bpfland", "rusty"]);
         assert_eq!(a[0].launch, Launch::Kernel);
         assert!(matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run"]));
-        assert!(!a[2].available() && a[3].available());
+        assert!(
+            matches!(&a[2].launch, Launch::Program { args, .. } if args == &["run", "--policy", "ml"])
+        );
+        assert!(a[3].available());
         assert!(matches!(&a[4].launch, Launch::Unavailable(w) if w.contains("scx_rusty")));
     }
 

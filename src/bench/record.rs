@@ -36,6 +36,13 @@ pub struct RunRecord {
     /// where the sched_migrate_task tracepoint fires too).
     pub migrations: u64,
     pub migrations_per_60s: f64,
+    /// Mean cost of the sched_ext scheduler's ops.dispatch program in ns per
+    /// call during the compile (BPF program statistics, run_time_ns /
+    /// run_cnt with kernel.bpf_stats_enabled); None for the default.
+    #[serde(default)]
+    pub dispatch_ns: Option<f64>,
+    #[serde(default)]
+    pub dispatch_calls: u64,
     /// The scheduler's exit status after SIGINT (None for the default).
     pub sched_exit: Option<i32>,
     /// fio's and cyclictest's own JSON outputs.

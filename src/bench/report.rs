@@ -82,6 +82,8 @@ struct CsvRow<'a> {
     ctx_switches: u64,
     migrations: u64,
     migrations_per_60s: f64,
+    dispatch_ns: Option<f64>,
+    dispatch_calls: u64,
     sched_exit: Option<i32>,
 }
 
@@ -115,6 +117,8 @@ pub fn write_csv(path: &Path, runs: &[RunRecord]) -> Result<()> {
             ctx_switches: r.ctx_switches,
             migrations: r.migrations,
             migrations_per_60s: r.migrations_per_60s,
+            dispatch_ns: r.dispatch_ns,
+            dispatch_calls: r.dispatch_calls,
             sched_exit: r.sched_exit,
         })?;
     }
@@ -239,6 +243,7 @@ pub fn markdown(env: &Environment, arms: &[ArmSummary], runs: &[RunRecord]) -> S
                 .join(" | ")
         );
     }
+    dispatch_section(&mut m, &avail, runs);
     let _ = writeln!(
         m,
         "\n## Schedulers\n\n| scheduler | version | runs ok | runs failed |\n|---|---|---|---|"
@@ -270,6 +275,46 @@ pub fn markdown(env: &Environment, arms: &[ArmSummary], runs: &[RunRecord]) -> S
         }
     }
     m
+}
+
+/// The cost of each BPF scheduler's ops.dispatch, from BPF program
+/// statistics: median over the measured runs of (run time / calls).
+fn dispatch_section(m: &mut String, avail: &[&ArmSummary], runs: &[RunRecord]) {
+    let rows: Vec<(String, Vec<f64>, u64)> = avail
+        .iter()
+        .filter_map(|a| {
+            let per_run: Vec<(f64, u64)> = runs
+                .iter()
+                .filter(|r| r.ok && r.round > 0 && r.arm == a.arm)
+                .filter_map(|r| Some((r.dispatch_ns?, r.dispatch_calls)))
+                .collect();
+            (!per_run.is_empty()).then(|| {
+                let calls = per_run.iter().map(|x| x.1).sum::<u64>() / per_run.len() as u64;
+                (a.arm.clone(), per_run.into_iter().map(|x| x.0).collect(), calls)
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        m,
+        "\n## Cost of ops.dispatch (BPF program statistics, kernel.bpf_stats_enabled)\n\n\
+         Mean ns per call of each scheduler's dispatch program during the compile, median \
+         (min–max) over the measured rounds. The steal path, where the migration gate and \
+         the tree run, is part of it. Under emulation every BPF instruction costs far more \
+         than natively.\n\n| scheduler | ns per dispatch call | calls per run |\n|---|---|---|"
+    );
+    for (arm, mut v, calls) in rows {
+        v.sort_by(f64::total_cmp);
+        let med = v[v.len() / 2];
+        let _ = writeln!(
+            m,
+            "| {arm} | {med:.0} ({:.0}–{:.0}) | {calls} |",
+            v[0],
+            v[v.len() - 1]
+        );
+    }
 }
 
 /// Write the whole folder but the per-run files (written as runs end).

@@ -140,6 +140,27 @@ impl Attached {
     }
 }
 
+/// Turn on BPF program statistics (run time and count per program), for
+/// the dispatch cost; every BPF arm pays their small cost alike.
+pub fn enable_bpf_stats() {
+    if let Err(e) = fs::write("/proc/sys/kernel/bpf_stats_enabled", "1") {
+        warn!("kernel.bpf_stats_enabled: {e}; no dispatch cost in the report");
+    }
+}
+
+/// (run_time_ns, run_cnt) summed over the attached sched_ext scheduler's
+/// dispatch programs (struct_ops programs named *_dispatch, truncated by
+/// the kernel to 15 characters); None without any.
+fn dispatch_prog_stats() -> Option<(u64, u64)> {
+    libbpf_rs::query::ProgInfoIter::default()
+        .filter(|p| {
+            p.ty == libbpf_rs::ProgramType::StructOps
+                && p.name.to_string_lossy().contains("_dispatc")
+        })
+        .map(|p| (p.run_time_ns, p.run_cnt))
+        .reduce(|a, b| (a.0 + b.0, a.1 + b.1))
+}
+
 trait SignalOrZero {
     fn signal_or_zero(&self) -> i32;
 }
@@ -349,6 +370,7 @@ impl Runner {
             Some(&fio_log),
         )?;
 
+        let d0 = dispatch_prog_stats();
         let st0 = proc_stat()?;
         let cpu0 = children_cpu_s();
         let t0 = Instant::now();
@@ -363,6 +385,12 @@ impl Runner {
         // Only make has been reaped since cpu0: the delta is its tree's CPU time.
         rec.compile_cpu_s = children_cpu_s() - cpu0;
         let st1 = proc_stat()?;
+        if let (Some((t0, n0)), Some((t1, n1))) = (d0, dispatch_prog_stats()) {
+            rec.dispatch_calls = n1.saturating_sub(n0);
+            if rec.dispatch_calls > 0 {
+                rec.dispatch_ns = Some(t1.saturating_sub(t0) as f64 / rec.dispatch_calls as f64);
+            }
+        }
 
         let wait = Duration::from_secs(60);
         perf.stop(wait)?;

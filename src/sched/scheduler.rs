@@ -237,18 +237,18 @@ impl<'a> Scheduler<'a> {
     pub fn init(opts: &RunOpts, open_object: &'a mut MaybeUninit<OpenObject>) -> Result<Self> {
         // The model is read and validated before anything is loaded: a bad
         // file fails `run` with its reason, and the system stays as it was.
-        let model = match opts.policy {
-            Policy::Heuristic => {
-                if opts.model.is_some() {
-                    bail!("--model needs --policy ml or --policy shadow (the heuristic policy has no model)");
-                }
-                None
+        // With --policy heuristic a --model is still validated and loaded
+        // (so that a service's flags need not change with the policy), but
+        // BPF does not walk it.
+        let model = if opts.policy == Policy::Heuristic && opts.model.is_none() {
+            None
+        } else {
+            let source = ModelSource::from_opt(opts.model.as_deref());
+            let m = source.load()?;
+            if opts.policy == Policy::Heuristic {
+                info!("policy heuristic: {source} is loaded but does not decide");
             }
-            Policy::Ml | Policy::Shadow => {
-                let source = ModelSource::from_opt(opts.model.as_deref());
-                let m = source.load()?;
-                Some((source, m))
-            }
+            Some((source, m))
         };
         let mut skel = Self::open_load(opts, open_object)?;
         heartbeat(&mut skel.maps.bss_data);
@@ -316,7 +316,8 @@ impl<'a> Scheduler<'a> {
             heartbeat(&mut self.skel.maps.bss_data);
             // Also paces the loop: returns after 100 ms without samples.
             if let Err(e) = rb.poll(Duration::from_millis(100)) {
-                if !shutdown.load(Ordering::Relaxed) {
+                // A signal (SIGINT, SIGHUP) interrupts the wait: not an error.
+                if e.kind() != libbpf_rs::ErrorKind::Interrupted {
                     warn!("polling the samples ring buffer: {e}");
                 }
             }

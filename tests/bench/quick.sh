@@ -28,20 +28,20 @@ if env["rounds"] != 2 or env["scope"] != "quick":
     fail(f"quick mode ran {env['rounds']} rounds of scope {env['scope']}")
 names = [n for n, _ in env["schedulers"]]
 avail = [n for n, v in env["schedulers"] if not v.startswith("not available")]
-for want in ["default", "mlsched"]:
+for want in ["default", "mlsched", "mlsched-ml"]:
     if want not in avail:
         fail(f"arm {want} did not run")
-if "mlsched-ml" in avail:
-    fail("the learned-model arm claims to be available")
 rows = list(csv.DictReader(open(f"{out}/runs.csv")))
 if len(rows) != 3 * len(avail):
     fail(f"{len(rows)} runs, expected 3 rounds x {len(avail)} arms")
 for r in rows:
-    if r["arm"] in ("default", "mlsched") and r["ok"] != "true":
+    if r["arm"] in ("default", "mlsched", "mlsched-ml") and r["ok"] != "true":
         fail(f"round {r['round']} of {r['arm']} failed: {r['error']}")
     if r["ok"] == "true":
         if not float(r["compile_wall_s"]) > 0 or not float(r["fio_iops"]) > 0 or not int(r["migrations"]) > 0:
             fail(f"run without figures: {r}")
+        if (r["arm"] == "default" and r["dispatch_ns"] != "") or (r["arm"].startswith("mlsched") and r["dispatch_ns"] == ""):
+            fail(f"dispatch cost of {r['arm']} in round {r['round']}: {r['dispatch_ns']!r}")
         if not os.path.exists(f"{out}/runs/r{r['round']}-{r['arm']}.fio.json"):
             fail(f"fio JSON of round {r['round']}, {r['arm']} is missing")
 for rnd in "012":
@@ -55,7 +55,7 @@ if ml["metric"] != "compile_wall_s" or ml["ratio"] is None or ml["ratio"]["n"] !
 if not ml["ratio"]["lo"] <= ml["ratio"]["point"] <= ml["ratio"]["hi"]:
     fail(f"confidence interval does not hold its point: {ml}")
 md = open(f"{out}/summary.md").read()
-for want in ["| mlsched |", "mlsched-ml | not available", "Measured **VM test bed", "95% bootstrap"]:
+for want in ["| mlsched |", "| mlsched-ml |", "Cost of ops.dispatch", "Measured **VM test bed", "95% bootstrap"]:
     if want not in md:
         fail(f"summary.md lacks {want!r}")
 if open(f"{out}/ratios.png", "rb").read(8)[1:4] != b"PNG":
