@@ -161,11 +161,11 @@ static bool is_hot(struct task_struct *p, u64 now)
 }
 
 /*
- * The decision itself, on features only: the kernel's can_migrate_task()
- * rules in the kernel's order.  Pure, so that a SEC("syscall") program can
- * test it against its userspace twin (src/heuristic.rs).
+ * The kernel's refusals that no policy may override, in the kernel's
+ * order: migration disabled, dst outside the cpumask, running.  Returns the
+ * refusal, or -1.
  */
-static __always_inline s32 can_migrate_decide(const struct mig_features *in)
+static __always_inline s32 mig_hard_rules(const struct mig_features *in)
 {
 	if (in->f[FEAT_migration_disabled])
 		return MIG_DENY_PINNED;
@@ -173,6 +173,20 @@ static __always_inline s32 can_migrate_decide(const struct mig_features *in)
 		return MIG_DENY_AFFINITY;
 	if (in->f[FEAT_running])
 		return MIG_DENY_RUNNING;
+	return -1;
+}
+
+/*
+ * The decision itself, on features only: the kernel's can_migrate_task()
+ * rules in the kernel's order.  Pure, so that a SEC("syscall") program can
+ * test it against its userspace twin (src/heuristic.rs).
+ */
+static __always_inline s32 can_migrate_decide(const struct mig_features *in)
+{
+	s32 hard = mig_hard_rules(in);
+
+	if (hard >= 0)
+		return hard;
 	if (!in->f[FEAT_delta_hot])
 		return MIG_ALLOWED;
 	if (in->f[FEAT_extra_fails])
@@ -230,12 +244,10 @@ static void mig_features_fill(struct mig_features *in, struct task_struct *p,
  */
 static __always_inline s32 ml_guard(const struct mig_features *in)
 {
-	if (in->f[FEAT_migration_disabled])
-		return MIG_DENY_PINNED;
-	if (!in->f[FEAT_dst_allowed])
-		return MIG_DENY_AFFINITY;
-	if (in->f[FEAT_running])
-		return MIG_DENY_RUNNING;
+	s32 hard = mig_hard_rules(in);
+
+	if (hard >= 0)
+		return hard;
 	if (in->f[FEAT_per_cpu_kthread])
 		return MIG_DENY_KTHREAD;
 	return -1;

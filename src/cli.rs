@@ -233,6 +233,36 @@ mod tests {
         assert_eq!((o.verbose, o.partial), (2, true));
     }
 
+    #[test]
+    fn policy_model_and_watch() {
+        let run = |args: &[&str]| {
+            let argv = ["scx_mlsched", "run"]
+                .into_iter()
+                .chain(args.iter().copied());
+            Cli::try_parse_from(argv).map(|c| match c.into_command() {
+                Command::Run(o) => o,
+                other => panic!("{other:?}"),
+            })
+        };
+        let o = run(&[]).unwrap();
+        assert_eq!(
+            (o.policy, o.model, o.watch),
+            (Policy::Heuristic, None, false)
+        );
+        assert_eq!((o.sample_every, o.feed_timeout_ms), (64, 1000));
+        let o = run(&["--policy", "ml", "--model", "m.json", "--watch"]).unwrap();
+        assert_eq!(o.policy, Policy::Ml);
+        assert_eq!(o.model.as_deref(), Some(std::path::Path::new("m.json")));
+        assert_eq!(run(&["--policy", "shadow"]).unwrap().policy, Policy::Shadow);
+        assert!(run(&["--policy", "tree"]).is_err());
+        assert!(run(&["--watch"]).is_err(), "--watch without --model");
+        assert!(run(&["--feed-timeout-ms", "10"]).is_err());
+        use crate::sched::bpf_intf as c;
+        assert_eq!(Policy::Ml.raw(), c::mlsched_policy_POLICY_ML);
+        assert_eq!(Policy::Shadow.raw(), c::mlsched_policy_POLICY_SHADOW);
+        assert_eq!(Policy::Heuristic.raw(), c::mlsched_policy_POLICY_HEURISTIC);
+    }
+
     /// scx.service runs `$SCX_SCHEDULER $SCX_FLAGS`: bare options mean `run`.
     #[test]
     fn bare_invocation_is_run() {

@@ -11,7 +11,7 @@ mod sched;
 
 use std::mem::MaybeUninit;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,12 +44,13 @@ fn init_logging(verbose: u8) -> Result<()> {
     Ok(())
 }
 
-/// SIGINT and SIGTERM (ctrlc's `termination` feature) set the flag.
+/// SIGINT and SIGTERM set the flag.  (Not SIGHUP: it reloads the model.)
 fn shutdown_flag() -> Result<Arc<AtomicBool>> {
     let shutdown = Arc::new(AtomicBool::new(false));
-    let s = shutdown.clone();
-    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
-        .context("installing the SIGINT/SIGTERM handler")?;
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, shutdown.clone())
+            .context("installing the SIGINT/SIGTERM handler")?;
+    }
     Ok(shutdown)
 }
 

@@ -45,7 +45,10 @@ ver=$("$bin" --version)
 [[ $ver =~ ^scx_mlsched\ [0-9]+\.[0-9]+\.[0-9]+-g[0-9a-f]{7,}(-dirty)?\ x86_64-[a-z_-]+ ]] ||
     fail "--version is not the full build version: $ver"
 echo "ok: dist: --version: $ver"
-"$bin" --help-stats | grep -q 'mig_deny_hot' || fail "--help-stats does not describe the statistics"
+help=$("$bin" --help-stats) || fail "--help-stats failed"
+for stat in mig_deny_hot ml_agree_heuristic twin_disagree model_generation; do
+    grep -q "$stat" <<<"$help" || fail "--help-stats does not describe $stat"
+done
 echo "ok: dist: --help-stats"
 if [ ! -d /sys/kernel/sched_ext ]; then
     out=$("$bin" --slice-us 2000 2>&1) && fail "bare run succeeded without sched_ext"

@@ -83,21 +83,9 @@ pub fn deepest_model() -> Result<Model> {
             right: base + 1,
             verdict: 0,
         });
-        nodes.push(Node {
-            feature: -1,
-            threshold: 0,
-            left: 0,
-            right: 0,
-            verdict: 0,
-        });
+        nodes.push(Node::leaf(0));
     }
-    nodes.push(Node {
-        feature: -1,
-        threshold: 0,
-        left: 0,
-        right: 0,
-        verdict: 1,
-    });
+    nodes.push(Node::leaf(1));
     m.nodes = nodes;
     m.linfa = None;
     m.depth = m.validate()?;
@@ -194,8 +182,12 @@ fn place() -> String {
 pub fn run(opts: &InferenceOpts) -> Result<()> {
     let mut vectors: Vec<FeatureVec> = Vec::new();
     for p in &opts.datasets {
-        let ds = dataset::read(p)
-            .with_context(|| format!("{} (run from the repository, or pass --datasets)", p.display()))?;
+        let ds = dataset::read(p).with_context(|| {
+            format!(
+                "{} (run from the repository, or pass --datasets)",
+                p.display()
+            )
+        })?;
         vectors.extend(ds.x);
     }
     vectors.truncate(MAX_VECTORS);
@@ -226,7 +218,14 @@ pub fn run(opts: &InferenceOpts) -> Result<()> {
     println!("where: {place}");
     println!(
         "{:<22} {:>5} {:>5} {:>10} {:>10} {:>10} {:>18} {:>8}",
-        "model", "depth", "nodes", "mean walk", "loop ns", "empty ns", "walk ns (min-max)", "migrate"
+        "model",
+        "depth",
+        "nodes",
+        "mean walk",
+        "loop ns",
+        "empty ns",
+        "walk ns (min-max)",
+        "migrate"
     );
     for t in &out {
         println!(
@@ -263,7 +262,11 @@ mod tests {
     fn deepest_model_is_walked_to_the_bottom_by_every_vector() {
         let m = deepest_model().unwrap();
         assert_eq!(m.depth, MAX_DEPTH);
-        for x in [[0i64; NR_FEATURES], [i64::MAX - 1; NR_FEATURES], [-5; NR_FEATURES]] {
+        for x in [
+            [0i64; NR_FEATURES],
+            [i64::MAX - 1; NR_FEATURES],
+            [-5; NR_FEATURES],
+        ] {
             assert_eq!(walk_depth(&m, &x), MAX_DEPTH);
             assert!(m.predict(&x));
         }

@@ -290,7 +290,11 @@ fn dispatch_section(m: &mut String, avail: &[&ArmSummary], runs: &[RunRecord]) {
                 .collect();
             (!per_run.is_empty()).then(|| {
                 let calls = per_run.iter().map(|x| x.1).sum::<u64>() / per_run.len() as u64;
-                (a.arm.clone(), per_run.into_iter().map(|x| x.0).collect(), calls)
+                (
+                    a.arm.clone(),
+                    per_run.into_iter().map(|x| x.0).collect(),
+                    calls,
+                )
             })
         })
         .collect();

@@ -51,6 +51,17 @@ pub struct Node {
 }
 
 impl Node {
+    /// A leaf: 1 migrate, 0 stay.
+    pub fn leaf(verdict: u8) -> Self {
+        Node {
+            feature: -1,
+            threshold: 0,
+            left: 0,
+            right: 0,
+            verdict,
+        }
+    }
+
     pub fn is_leaf(&self) -> bool {
         self.feature < 0
     }
@@ -110,13 +121,7 @@ fn flatten(node: &TreeNode<f64, usize>, out: &mut Vec<Node>) -> Result<u32> {
     }
     if node.is_leaf() {
         let verdict = node.prediction().context("leaf without prediction")?;
-        out.push(Node {
-            feature: -1,
-            threshold: 0,
-            left: 0,
-            right: 0,
-            verdict: (verdict != 0) as u8,
-        });
+        out.push(Node::leaf((verdict != 0) as u8));
         return Ok(idx as u32);
     }
     let (feature, split, _) = node.split();
@@ -275,7 +280,8 @@ impl Model {
                 "depth": depth,
             })
         }
-        let json = serde_json::json!({ "root_node": node(self, 0, 0), "num_features": NR_FEATURES });
+        let json =
+            serde_json::json!({ "root_node": node(self, 0, 0), "num_features": NR_FEATURES });
         serde_json::from_value(json).context("building linfa's tree from the model's nodes")
     }
 
@@ -395,13 +401,7 @@ pub mod tests {
     use proptest::prelude::*;
 
     pub fn leaf(v: u8) -> Node {
-        Node {
-            feature: -1,
-            threshold: 0,
-            left: 0,
-            right: 0,
-            verdict: v,
-        }
+        Node::leaf(v)
     }
 
     pub fn tiny() -> Model {
@@ -443,7 +443,10 @@ pub mod tests {
         bad.linfa = Some(t);
         bad.nodes[1].verdict = 0;
         x[1] = 0;
-        assert_ne!(linfa_predict(bad.linfa.as_ref().unwrap(), &x), bad.predict(&x));
+        assert_ne!(
+            linfa_predict(bad.linfa.as_ref().unwrap(), &x),
+            bad.predict(&x)
+        );
     }
 
     #[test]

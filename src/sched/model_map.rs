@@ -175,7 +175,10 @@ mod tests {
         let m = ModelSource::Embedded.load().unwrap();
         assert!(m.nodes.len() > 1 && m.depth <= crate::learn::model::MAX_DEPTH);
         // it carries linfa's tree, which predicts like the flat nodes
-        assert!(m.linfa.is_some(), "retrain model/default.json with linfa's tree");
+        assert!(
+            m.linfa.is_some(),
+            "retrain model/default.json with linfa's tree"
+        );
     }
 
     #[test]
@@ -187,11 +190,16 @@ mod tests {
         assert_eq!((b.nodes[0].left, b.nodes[0].right), (1, 2));
         assert_eq!((b.nodes[1].feature, b.nodes[1].verdict), (-1, 1));
         assert_eq!((b.nodes[2].feature, b.nodes[2].verdict), (-1, 0));
-        assert!(b.nodes[3..].iter().all(|n| n.feature == -1 && n.verdict == 0));
+        assert!(b.nodes[3..]
+            .iter()
+            .all(|n| n.feature == -1 && n.verdict == 0));
         assert!(bank(&m, 0).is_err());
         let mut bad = m.clone();
         bad.nodes[0].left = 9;
-        assert!(bank(&bad, 1).is_err(), "an invalid model never reaches a bank");
+        assert!(
+            bank(&bad, 1).is_err(),
+            "an invalid model never reaches a bank"
+        );
     }
 
     #[test]

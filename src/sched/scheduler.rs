@@ -299,7 +299,11 @@ impl<'a> Scheduler<'a> {
     }
 
     /// Serve until `shutdown` or a BPF-side exit.  `reload` is SIGHUP's flag.
-    pub fn run(&mut self, shutdown: Arc<AtomicBool>, reload: Arc<AtomicBool>) -> Result<UserExitInfo> {
+    pub fn run(
+        &mut self,
+        shutdown: Arc<AtomicBool>,
+        reload: Arc<AtomicBool>,
+    ) -> Result<UserExitInfo> {
         let (res_ch, req_ch) = self.stats_server.as_ref().unwrap().channels();
         let mut stats_ok = true;
         let mut last_watch = Instant::now();
@@ -324,13 +328,23 @@ impl<'a> Scheduler<'a> {
             if let Some(state) = self.model.as_mut() {
                 if reload.swap(false, Ordering::Relaxed) {
                     info!("SIGHUP: reloading {}", state.source);
-                    state.reload("SIGHUP", &self.skel.maps.model_banks, &mut self.skel.maps.bss_data, twin);
+                    state.reload(
+                        "SIGHUP",
+                        &self.skel.maps.model_banks,
+                        &mut self.skel.maps.bss_data,
+                        twin,
+                    );
                 } else if self.watch && last_watch.elapsed() >= Duration::from_secs(1) {
                     last_watch = Instant::now();
                     let now = state.source.stamp();
                     if now.is_some() && now != state.stamp {
                         info!("{} changed: reloading", state.source);
-                        state.reload("--watch", &self.skel.maps.model_banks, &mut self.skel.maps.bss_data, twin);
+                        state.reload(
+                            "--watch",
+                            &self.skel.maps.model_banks,
+                            &mut self.skel.maps.bss_data,
+                            twin,
+                        );
                     }
                 }
             } else if reload.swap(false, Ordering::Relaxed) {

@@ -320,12 +320,18 @@ mod tests {
             ..Default::default()
         };
         let d = now.delta(&before);
-        assert_eq!((d.uptime_ms, d.model_generation, d.ml_migrate), (2000, 4, 30));
+        assert_eq!(
+            (d.uptime_ms, d.model_generation, d.ml_migrate),
+            (2000, 4, 30)
+        );
         assert_eq!((d.decisions_allowed(), d.decisions_refused()), (30, 70));
         let mut out = Vec::new();
         d.format(&mut out).unwrap();
         let out = String::from_utf8(out).unwrap();
-        assert!(out.contains("decisions/s: 50 (allowed 15, refused 35)"), "{out}");
+        assert!(
+            out.contains("decisions/s: 50 (allowed 15, refused 35)"),
+            "{out}"
+        );
         assert!(out.contains("agree_heuristic: 99.00%"), "{out}");
         assert!(out.contains("model gen 4"), "{out}");
         assert!(out.contains("agree: 100.00% disagree: 0"), "{out}");

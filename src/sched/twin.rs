@@ -140,7 +140,10 @@ mod tests {
         t.set_model(1, &tiny()).unwrap();
         // tiny: delta_hot < 1 -> migrate, else stay
         assert_eq!(t.check_bytes(&bytes(&sample(1, 0, 1))).unwrap(), Some(true));
-        assert_eq!(t.check_bytes(&bytes(&sample(1, 1, 0))).unwrap(), Some(false));
+        assert_eq!(
+            t.check_bytes(&bytes(&sample(1, 1, 0))).unwrap(),
+            Some(false)
+        );
         assert_eq!(t.check(&sample(1, 1, 1)), Some(false)); // BPF says migrate: wrong
         assert_eq!(t.check(&sample(7, 0, 1)), None);
         assert_eq!(

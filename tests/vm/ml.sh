@@ -35,9 +35,11 @@ kill -HUP "$pid"
 sleep 5
 grep -q 'model generation 3 in force' /tmp/sched.log || fail "SIGHUP did not load generation 3"
 ok "SIGHUP: generation 3 in force"
-kill -STOP "$pid"
+# $pid is timeout(1), which forwards SIGHUP and SIGTERM but cannot forward SIGSTOP.
+child=$(pgrep -P "$pid" -x scx_mlsched) || fail "no scx_mlsched under timeout"
+kill -STOP "$child"
 sleep 3
-kill -CONT "$pid"
+kill -CONT "$child"
 sleep 8
 wait "$pid"; rc=$?
 wait "$spid"; src=$?

@@ -29,3 +29,17 @@ out=$("$BIN" run --policy ml --model /tmp/badschema.json 2>&1) && fail "a model 
 grep -q 'schema' <<<"$out" || fail "unclear refusal: $out"
 [ "$(ext_state)" = disabled ] || fail "state is $(ext_state) after the refusal"
 ok "a model of another schema is refused before load: $out"
+# Shadow: the heuristic acts, the (never-migrating) tree only walks beside
+# it: the model decides nothing, and the stats show the disagreement.
+stress-ng -t 15 -c "$N" -f "$N" >/dev/null 2>&1 &
+spid=$!
+timeout --preserve-status 25 "$BIN" run --policy shadow --model /tmp/never.json --stats 5 >/tmp/sched.log 2>&1 &
+pid=$!
+wait_ops mlsched 60 || fail "shadow: scheduler never attached"
+wait "$pid" || fail "shadow: scheduler exited $?"
+wait "$spid"
+grep -E 'decisions/s' /tmp/sched.log | tail -1
+walks=$(grep -oE 'stay: [0-9]+ agree_heuristic' /tmp/sched.log | awk '{s += $2} END {print s + 0}')
+[ "$walks" -gt 0 ] || fail "shadow: the tree never walked"
+! grep -qE 'ml_allow: [1-9]|ml_deny: [1-9]' /tmp/sched.log || fail "shadow: the model decided"
+ok "shadow: $walks tree walks beside the heuristic, no model verdict acted on"
