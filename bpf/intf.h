@@ -101,6 +101,9 @@ struct model_node {
 	u32 pad;
 };
 
+/* model_node's children are u16. */
+_Static_assert(MODEL_MAX_NODES <= 65536, "model_node.left/right are u16");
+
 /*
  * One of two banks (the `model_banks` array map).  Userspace writes the
  * bank BPF is not reading, then flips `model_active` in .bss: BPF never

@@ -271,7 +271,8 @@ static int ml_verdict(const struct mig_features *in, u64 *generation)
 	u64 now = bpf_ktime_get_ns();
 	int v;
 
-	if (feed_timeout_ns && now - feed_stamp_ns > feed_timeout_ns) {
+	/* Signed: userspace may write a stamp newer than @now meanwhile. */
+	if (feed_timeout_ns && (s64)(now - feed_stamp_ns) > (s64)feed_timeout_ns) {
 		stat_inc(STAT_ML_FALLBACK_STALE);
 		return -1;
 	}

@@ -47,8 +47,9 @@ __noinline int tree_walk(const struct model_bank *b, const struct mig_features *
 		return -1;
 	/*
 	 * A plain bounded loop, which the verifier walks to its bound: an
-	 * open-coded iterator (bpf_for) costs a kfunc call per step, measured
-	 * at 85 ns per decision instead of 14 natively (shipped model).
+	 * open-coded iterator (bpf_for) costs a kfunc call per step (natively,
+	 * shipped model: 85 ns per decision with bpf_for, 14 ns with this loop
+	 * inlined, 21-36 ns as this global function).
 	 */
 	for (i = 0; i < MODEL_MAX_DEPTH + 1; i++) {
 		const struct model_node *n;

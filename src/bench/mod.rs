@@ -191,7 +191,7 @@ fn run_here(opts: &BenchOpts, out: &Path, emulated: bool) -> Result<()> {
     if preflight::euid() != 0 {
         bail!("scx_mlsched bench must run as root (it attaches schedulers)");
     }
-    run::enable_bpf_stats();
+    let _bpf_stats = run::enable_bpf_stats();
     if !opts.in_guest {
         // Natively, prepare here; without the repository (an installed
         // binary), the work folder must have been prepared already.

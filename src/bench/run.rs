@@ -140,11 +140,30 @@ impl Attached {
     }
 }
 
+const BPF_STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
+
+/// kernel.bpf_stats_enabled as it was; set back when dropped.
+pub struct BpfStats(Option<String>);
+
+impl Drop for BpfStats {
+    fn drop(&mut self) {
+        if let Some(old) = self.0.take() {
+            let _ = fs::write(BPF_STATS, old);
+        }
+    }
+}
+
 /// Turn on BPF program statistics (run time and count per program), for
-/// the dispatch cost; every BPF arm pays their small cost alike.
-pub fn enable_bpf_stats() {
-    if let Err(e) = fs::write("/proc/sys/kernel/bpf_stats_enabled", "1") {
-        warn!("kernel.bpf_stats_enabled: {e}; no dispatch cost in the report");
+/// the dispatch cost, until the guard is dropped; every BPF arm pays their
+/// small cost alike.
+pub fn enable_bpf_stats() -> BpfStats {
+    let old = fs::read_to_string(BPF_STATS).ok();
+    match fs::write(BPF_STATS, "1") {
+        Ok(()) => BpfStats(old),
+        Err(e) => {
+            warn!("kernel.bpf_stats_enabled: {e}; no dispatch cost in the report");
+            BpfStats(None)
+        }
     }
 }
 

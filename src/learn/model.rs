@@ -220,7 +220,7 @@ impl Model {
                     bail!("node {i}: {side} child {child} out of range (0..{n})");
                 }
                 if child <= i {
-                    bail!("node {i}: {side} child {child} does not come after its parent (cycle or shared node)");
+                    bail!("node {i}: {side} child {child} does not come after its parent (the walk could loop)");
                 }
                 depth[child] = depth[child].max(depth[i] + 1);
             }

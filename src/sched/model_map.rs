@@ -24,8 +24,12 @@ pub const EMBEDDED_JSON: &str = include_str!("../../model/default.json");
 
 /// Between two swaps: BPF may still be walking the bank a swap left (a walk
 /// takes well under a microsecond natively, and tens under emulation), and
-/// the next swap writes into that bank.
+/// the next swap writes into that bank.  This interval is what keeps a walk
+/// from reading a bank being written; the BPF side does not re-check.
 const MIN_SWAP_INTERVAL: Duration = Duration::from_millis(50);
+
+// Children are u16 in struct model_node; validate() bounds them by MAX_NODES.
+const _: () = assert!(crate::learn::model::MAX_NODES <= u16::MAX as usize + 1);
 
 /// Where the model comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

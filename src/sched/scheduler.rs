@@ -240,15 +240,28 @@ impl<'a> Scheduler<'a> {
         // With --policy heuristic a --model is still validated and loaded
         // (so that a service's flags need not change with the policy), but
         // BPF does not walk it.
-        let model = if opts.policy == Policy::Heuristic && opts.model.is_none() {
-            None
-        } else {
-            let source = ModelSource::from_opt(opts.model.as_deref());
-            let m = source.load()?;
-            if opts.policy == Policy::Heuristic {
-                info!("policy heuristic: {source} is loaded but does not decide");
+        let model = match (opts.policy, &opts.model) {
+            (Policy::Heuristic, None) => None,
+            // The heuristic does not need the model: a missing or bad file
+            // (a service's default path, say) is said, not fatal.
+            (Policy::Heuristic, Some(p)) => {
+                let source = ModelSource::File(p.clone());
+                match source.load() {
+                    Ok(m) => {
+                        info!("policy heuristic: {source} is loaded but does not decide");
+                        Some((source, m))
+                    }
+                    Err(e) => {
+                        warn!("policy heuristic: no model loaded: {e:#}");
+                        None
+                    }
+                }
             }
-            Some((source, m))
+            (Policy::Ml | Policy::Shadow, _) => {
+                let source = ModelSource::from_opt(opts.model.as_deref());
+                let m = source.load()?;
+                Some((source, m))
+            }
         };
         let mut skel = Self::open_load(opts, open_object)?;
         heartbeat(&mut skel.maps.bss_data);
@@ -376,10 +389,10 @@ impl<'a> Scheduler<'a> {
         drop(rb);
         let _ = self.struct_ops.take();
         let t = self.twin.borrow().counts;
-        if t.checked > 0 {
+        if t.checked + t.unknown_generation > 0 {
             info!(
-                "twin: linfa checked {} sampled decisions, agreed on {}, disagreed on {}",
-                t.checked, t.agree, t.disagree
+                "twin: linfa checked {} sampled decisions ({} of an unknown model generation skipped), agreed on {}, disagreed on {}",
+                t.checked, t.unknown_generation, t.agree, t.disagree
             );
         }
         uei_report!(&self.skel, uei).map_err(|e| Ejected(format!("{e:#}")).into())
