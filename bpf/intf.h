@@ -76,6 +76,14 @@ enum stat_idx {
 	STAT_ML_FALLBACK_NOMODEL, /* no model loaded: heuristic used */
 	STAT_SAMPLES,		/* decisions sent to userspace's linfa twin */
 	STAT_SAMPLES_DROPPED,	/* ... that the ring buffer could not take */
+	STAT_STARVATION_GUARD,	/* dispatch served a task that waited > 100 ms first */
+	STAT_IDLE_REFUSED,	/* a CPU went idle while a task it was refused waited */
+	STAT_KICK_WASTED,	/* a kicked idle CPU found nothing to run */
+	STAT_KICK_BACKOFF,	/* tick kicks skipped: the last ones found nothing */
+	STAT_PREEMPT,		/* wakeups that preempted a CPU's running task */
+	STAT_STEAL_NOPID,	/* steal candidates bpf_task_from_pid() did not find */
+	STAT_WAKE_WAIT_NS,	/* sum of queued wakeups' waits until they ran (ns) */
+	STAT_WAKE_WAITS,	/* ... the number of such wakeups */
 	STAT_MIG_BASE,		/* + enum mig_verdict: can_migrate() results */
 	NR_MLSCHED_STATS = STAT_MIG_BASE + NR_MIG_VERDICTS,
 };

@@ -4,24 +4,29 @@
  *
  * What: a vtime-fair scheduler with one dispatch queue (DSQ) per CPU and one
  * shared DSQ per LLC.
- *   - select_cpu: prev_cpu if idle, else an idle CPU of prev_cpu's LLC; both
- *     only within p->cpus_ptr.  A task that finds an idle CPU is dispatched
- *     straight to it.
- *   - enqueue: pinned tasks and cache-hot tasks (ran less than the migration
- *     cost ago) go to their CPU's DSQ, to keep their cache; cold tasks go to
- *     the LLC's shared DSQ, which every CPU of the LLC serves.
- *   - dispatch: a CPU takes the lower-vtime head of its own DSQ and its LLC's
- *     DSQ; with both empty it steals from other CPUs' DSQs and other LLCs.
- *   - tick: a busy CPU with queued work kicks an idle CPU so that it tries to
- *     steal (the periodic balance of the fair class).
+ *   - select_cpu: the kernel's idle-CPU search (SMT-, WAKE_SYNC- and
+ *     LLC-aware) within p->cpus_ptr.  A task that finds an idle CPU is
+ *     dispatched straight to it.
+ *   - enqueue: pinned tasks and cache-hot wakeups (slept less than the
+ *     migration cost) go to their CPU's DSQ; everything else, preempted
+ *     tasks included, to the LLC's shared DSQ, which every CPU of the LLC
+ *     serves, and an idle CPU the task may use is kicked.  A queued wakeup
+ *     preempts its CPU's task when its vtime is well behind (the fair
+ *     class's wakeup preemption).
+ *   - dispatch: a CPU takes the lower-vtime head of its own DSQ and its
+ *     LLC's DSQ; with both empty it keeps prev if prev still wants to run,
+ *     else steals, nearest queues first (its LLC, its node, other nodes).
+ *   - tick: a busy CPU with queued work another CPU could run kicks an idle
+ *     CPU allowed to run it (the periodic balance of the fair class),
+ *     backing off while kicked CPUs find nothing.
  * Vtime advances by runtime * 100 / weight and orders the queues.  Every
  * enqueue clamps a task's vtime to at most one slice behind vtime_now
- * (which follows the vtimes that start running, one slice per start at
- * most), so that no queue can drift far behind another and starve it.
- * Since dispatch runs before prev is re-enqueued, dispatch itself compares
- * prev's vtime (with its current run) with the queue heads and lets prev go
- * on while it is not ahead: that is what gives nice levels their weight
- * ratio on a shared CPU.
+ * (which follows the vtimes that start running, or are kept running, one
+ * slice per start at most), so that no queue can drift far behind another
+ * and starve it.  Since dispatch runs before prev is re-enqueued, dispatch
+ * itself compares prev's vtime (with its current run) with the queue heads
+ * and lets prev go on while it is not ahead: that is what gives nice
+ * levels their weight ratio on a shared CPU.
  *
  * Why: every steal passes through can_migrate(p, src, dst), the counterpart
  * of the kernel's can_migrate_task().  It computes the feature vector of
@@ -51,6 +56,7 @@ const volatile u32 nr_cpus = 1;
 const volatile u32 nr_llcs = 1;
 const volatile s32 cpu_llc[MAX_CPUS];
 const volatile s32 cpu_node[MAX_CPUS];
+const volatile s32 llc_node[MAX_LLCS];
 
 /* Migration policy and the model's freshness (see can_migrate()). */
 const volatile u32 policy = POLICY_HEURISTIC;
@@ -78,6 +84,7 @@ struct mls_task_ctx {
 	u64 enq_at;		/* when the task was last queued (ns) */
 	u64 last_stop;		/* when the task last stopped running (ns) */
 	u64 started;		/* when it last started running (ns) */
+	bool woken;		/* queued by a wakeup, not yet running */
 };
 
 struct {
@@ -88,9 +95,35 @@ struct {
 } task_ctx_stor SEC(".maps");
 
 struct cpu_ctx {
-	u64 nr_balance_failed;	/* consecutive steal scans that were refused */
+	u64 nr_balance_failed;	/* failed balances, counted as the kernel does (see steal()) */
 	u64 nr_tree_walks;	/* for sampling every sample_every-th walk */
 };
+
+/*
+ * What each CPU runs, for other CPUs to read: a waking task compares its
+ * vtime with it to decide whether to preempt (wakeup_preempt()).
+ */
+struct cpu_run {
+	u64 vtime;		/* dsq_vtime of the running task when it started */
+	u64 started;		/* when it started (0: nothing of ours runs) */
+	u64 weight;		/* its p->scx.weight */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_CPUS);
+	__type(key, u32);
+	__type(value, struct cpu_run);
+} cpu_run_stor SEC(".maps");
+
+/*
+ * Tick kicks back off while kicked CPUs find nothing (the fair class's
+ * balance_interval, doubled on failure).  Shared by all CPUs: a race only
+ * costs a kick more or less.
+ */
+#define KICK_BACKOFF_MAX_NS	(64ULL * 1000 * 1000)
+static u64 kick_backoff_ns;
+static u64 last_tick_kick_ns;
 
 /* Decisions the tree made, for the userspace twin (src/sched/twin.rs). */
 struct {
@@ -116,13 +149,18 @@ struct {
 	__type(value, struct stats_val);
 } stats SEC(".maps");
 
-static void stat_inc(u32 idx)
+static void stat_add(u32 idx, u64 v)
 {
 	u32 zero = 0;
 	struct stats_val *s = bpf_map_lookup_elem(&stats, &zero);
 
 	if (s && idx < NR_MLSCHED_STATS)
-		s->cnt[idx]++;
+		s->cnt[idx] += v;
+}
+
+static void stat_inc(u32 idx)
+{
+	stat_add(idx, 1);
 }
 
 static struct cpu_ctx *this_cpu_ctx(void)
@@ -144,6 +182,13 @@ static s32 node_of(s32 cpu)
 {
 	/* MEMBER_VPTR: a bounds check the verifier can follow */
 	const volatile s32 *v = MEMBER_VPTR(cpu_node, [(u32)cpu]);
+
+	return v ? *v : 0;
+}
+
+static s32 node_of_llc(u32 llc)
+{
+	const volatile s32 *v = MEMBER_VPTR(llc_node, [llc]);
 
 	return v ? *v : 0;
 }
@@ -363,41 +408,44 @@ __noinline int can_migrate(struct task_struct *p __arg_trusted, s32 src, s32 dst
 	s32 verdict;
 
 	if (!p)
-		return false;
+		return MIG_DENY_AFFINITY;
 	mig_features_fill(&in, p, src, dst, idle_type);
 	verdict = can_migrate_decide(&in);
 	if (policy != POLICY_HEURISTIC)
 		verdict = ml_gate(&in, verdict, src, dst);
 	stat_inc(STAT_MIG_BASE + verdict);
-	return verdict_allows(verdict);
+	return verdict;
 }
 
-/* An idle CPU for @p: prev_cpu, then prev_cpu's LLC, within p->cpus_ptr. */
-static s32 pick_idle_cpu(struct task_struct *p, s32 prev_cpu)
+/*
+ * A refusal the kernel's balancer counts as "pinned" (LBF_ALL_PINNED stays
+ * set): no balancing, however often it fails, can move such a task.
+ */
+static bool verdict_pinned(s32 verdict)
 {
-	s32 llc = llc_of(prev_cpu);
-	u32 i;
-
-	if (bpf_cpumask_test_cpu(prev_cpu, p->cpus_ptr) &&
-	    scx_bpf_test_and_clear_cpu_idle(prev_cpu))
-		return prev_cpu;
-
-	bpf_for(i, 1, nr_cpus) {
-		s32 cpu = (prev_cpu + i) % nr_cpus;
-
-		if (llc_of(cpu) != llc || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
-			continue;
-		if (scx_bpf_test_and_clear_cpu_idle(cpu))
-			return cpu;
-	}
-	return -EBUSY;
+	return verdict == MIG_DENY_AFFINITY || verdict == MIG_DENY_PINNED ||
+	       verdict == MIG_DENY_KTHREAD;
 }
 
+/*
+ * select_cpu: the kernel's own idle-CPU search (scx_bpf_select_cpu_and(),
+ * or scx_bpf_select_cpu_dfl() before 6.17), as scx_bpfland does: prev_cpu
+ * if its whole SMT core is idle, WAKE_SYNC to the waker's CPU, a fully
+ * idle core, then any idle CPU of prev's LLC, node, and system, within
+ * p->cpus_ptr.  A task that finds one is dispatched straight to it.
+ */
 s32 BPF_STRUCT_OPS(mlsched_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
 {
-	s32 cpu = pick_idle_cpu(p, prev_cpu);
+	bool is_idle = false;
+	s32 cpu;
 
-	if (cpu >= 0) {
+	if (__COMPAT_HAS_scx_bpf_select_cpu_and) {
+		cpu = scx_bpf_select_cpu_and(p, prev_cpu, wake_flags, p->cpus_ptr, 0);
+		is_idle = cpu >= 0;
+	} else {
+		cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+	}
+	if (is_idle) {
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
 		stat_inc(STAT_DISPATCH_LOCAL);
 		return cpu;
@@ -420,50 +468,137 @@ static u64 vtime_clamped(u64 vtime)
 	return time_before(vtime, floor) ? floor : vtime;
 }
 
-/* Wake one idle CPU so that it runs dispatch and tries to pull work. */
-static void kick_idle_cpu(void)
+/*
+ * vtime_now follows the tasks that start running (or are kept running),
+ * but moves at most one slice per start: a low-weight task's vtime leaps
+ * (nice 19 ages 100 times faster than nice 0), and following it in one
+ * step would drag every other task's floor up and flatten their weight
+ * ratios.
+ */
+static void vtime_now_follow(u64 vtime)
 {
-	const struct cpumask *idle = scx_bpf_get_idle_cpumask();
-	u32 cpu = bpf_cpumask_any_distribute(idle);
+	if (time_after(vtime, vtime_now)) {
+		u64 ahead = vtime - vtime_now;
 
-	scx_bpf_put_idle_cpumask(idle);
-	if (cpu < nr_cpus) {
-		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-		stat_inc(STAT_KICKS);
+		vtime_now += ahead < slice_ns ? ahead : slice_ns;
 	}
 }
 
+/* Vtime advance of @used ns of run: weight 100 is nice 0; heavier tasks age slower. */
+static u64 vtime_delta(u64 weight, u64 used)
+{
+	return used * 100 / (weight ? weight : 1);
+}
+
+/* How long the task has been running since ops.running (0 if unknown). */
+static u64 current_run(const struct mls_task_ctx *tctx, u64 now)
+{
+	return tctx->started && now > tctx->started ? now - tctx->started : 0;
+}
+
+static struct cpu_run *cpu_run_of(s32 cpu)
+{
+	u32 key = cpu;
+
+	return bpf_map_lookup_elem(&cpu_run_stor, &key);
+}
+
+/*
+ * Wake one idle CPU that @p may run on, so that it runs dispatch and takes
+ * work.  scx_bpf_pick_idle_cpu() claims the CPU (clears its idle bit), so
+ * that two enqueues do not kick the same one.  Returns whether it kicked.
+ */
+static bool kick_idle_cpu(const struct cpumask *allowed)
+{
+	s32 cpu = scx_bpf_pick_idle_cpu(allowed, 0);
+
+	if (cpu < 0)
+		return false;
+	scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	stat_inc(STAT_KICKS);
+	return true;
+}
+
+/*
+ * A task woke up and is queued behind @cpu's running task.  The fair
+ * class's wakeup preemption, in vtime: the waker preempts when its vtime
+ * is more than half a slice behind the running task's (with the run so
+ * far), and that task has run at least PREEMPT_MIN_NS.  Without it an I/O
+ * task waits out the running task's whole slice after each completion.
+ */
+#define PREEMPT_MIN_NS	(250ULL * 1000)
+
+static void wakeup_preempt(s32 cpu, u64 vtime)
+{
+	struct cpu_run *cr = cpu_run_of(cpu);
+	u64 now = scx_bpf_now(), curr;
+
+	if (!cr || !cr->started) {
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+		return;
+	}
+	if (now - cr->started < PREEMPT_MIN_NS)
+		return;
+	curr = cr->vtime + vtime_delta(cr->weight, now - cr->started);
+	if (!time_before(vtime + slice_ns / 2, curr))
+		return;
+	scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+	stat_inc(STAT_PREEMPT);
+}
+
+/*
+ * enqueue: pinned tasks, and wakeups that are still cache-hot (they slept
+ * less than the migration cost), go to their CPU's DSQ.  Everything else,
+ * preempted tasks included, goes to the LLC's shared DSQ, which every CPU
+ * of the LLC serves: a task whose slice ran out was replaced by another on
+ * its CPU, so its cache there is about to go cold anyway, and any sibling
+ * that goes idle first runs it.  (Hotness is judged again, at the time of
+ * the decision, when a steal considers the task: see can_migrate().)
+ */
 void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	s32 cpu = scx_bpf_task_cpu(p);
 	u64 vtime = vtime_clamped(p->scx.dsq_vtime);
 	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
+	bool wakeup = enq_flags & SCX_ENQ_WAKEUP;
 	u64 now = scx_bpf_now();
 
-	if (tctx)
+	if (tctx) {
 		tctx->enq_at = now;
-	if (p->nr_cpus_allowed == 1 || is_migration_disabled(p) || is_hot(p, now)) {
-		scx_bpf_dsq_insert_vtime(p, cpu, slice_ns, vtime, enq_flags);
-		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-	} else {
-		scx_bpf_dsq_insert_vtime(p, llc_dsq(cpu), slice_ns, vtime, enq_flags);
-		kick_idle_cpu();
+		tctx->woken = wakeup;
 	}
+	if (p->nr_cpus_allowed == 1 || is_migration_disabled(p) || (wakeup && is_hot(p, now))) {
+		scx_bpf_dsq_insert_vtime(p, cpu, slice_ns, vtime, enq_flags);
+		if (wakeup)
+			wakeup_preempt(cpu, vtime);
+		else
+			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+		return;
+	}
+	scx_bpf_dsq_insert_vtime(p, llc_dsq(cpu), slice_ns, vtime, enq_flags);
+	if (!kick_idle_cpu(p->cpus_ptr) && wakeup)
+		wakeup_preempt(cpu, vtime);
 }
 
 /*
- * Candidates a steal looks at per queue, in vtime order.  The kernel's
- * balancer bounds its scan the same way (sysctl_sched_nr_migrate, 32); a
- * queue full of pinned tasks would otherwise be walked whole on every kick.
+ * Candidates one steal looks at in all, in locality order and in vtime
+ * order within a queue: the kernel's balancer bounds its scan the same way
+ * (sysctl_sched_nr_migrate, 32), and a queue full of pinned tasks would
+ * otherwise be walked whole on every kick, under the runqueue lock.
  */
-#define STEAL_SCAN_MAX	16
+#define STEAL_BUDGET	32
+
+struct steal_scan {
+	u32 budget;		/* candidates left */
+	bool refused;		/* saw a candidate refused for a reason that may pass */
+	bool pinned;		/* saw a candidate refused as pinned (affinity, migration disabled) */
+};
 
 /*
- * Move the first task of @dsq that can_migrate() allows onto @cpu, looking
- * at STEAL_SCAN_MAX candidates at most.  Sets *@refused if it saw one that
- * was refused.
+ * Move the first task of @dsq that can_migrate() allows onto @cpu,
+ * spending sc->budget.
  */
-static bool steal_from(u64 dsq, s32 cpu, s64 idle_type, bool *refused)
+static bool steal_from(u64 dsq, s32 cpu, s64 idle_type, struct steal_scan *sc)
 {
 	struct bpf_iter_scx_dsq it;
 	struct task_struct *p;
@@ -474,16 +609,31 @@ static bool steal_from(u64 dsq, s32 cpu, s64 idle_type, bool *refused)
 	if (bpf_iter_scx_dsq_new(&it, dsq, 0))
 		goto out;
 	/* A numeric iterator bounds the walk; a counter would defeat the verifier. */
-	bpf_for(j, 0, STEAL_SCAN_MAX) {
+	bpf_for(j, 0, STEAL_BUDGET) {
+		s32 verdict;
+
+		if (!sc->budget)
+			break;
 		p = bpf_iter_scx_dsq_next(&it);
 		if (!p)
 			break;
-		/* The verifier wants an acquired reference (as scx_tickless does). */
+		sc->budget--;
+		/*
+		 * The verifier wants an acquired reference (as scx_tickless
+		 * does).  Exiting tasks never reach our DSQs (no
+		 * SCX_OPS_ENQ_EXITING), so a miss is a task that exited.
+		 */
 		p = bpf_task_from_pid(p->pid);
-		if (!p)
+		if (!p) {
+			stat_inc(STAT_STEAL_NOPID);
 			continue;
-		if (!can_migrate(p, scx_bpf_task_cpu(p), cpu, idle_type)) {
-			*refused = true;
+		}
+		verdict = can_migrate(p, scx_bpf_task_cpu(p), cpu, idle_type);
+		if (!verdict_allows(verdict)) {
+			if (verdict_pinned(verdict))
+				sc->pinned = true;
+			else
+				sc->refused = true;
 			bpf_task_release(p);
 			continue;
 		}
@@ -499,40 +649,78 @@ out:
 }
 
 /*
- * Pull one task from another CPU's DSQ or another LLC's DSQ onto @cpu.
- * Every candidate passes can_migrate().  Returns true if a task was moved.
+ * Distance of queue @dsq from @cpu: 0 another CPU of its LLC, 1 its node,
+ * 2 another node; -1 for @cpu's own queues.
  */
-static bool steal(s32 cpu, s64 idle_type)
+static int dsq_distance(u64 dsq, s32 cpu)
 {
+	if (dsq >= LLC_DSQ_BASE) {
+		u32 llc = dsq - LLC_DSQ_BASE;
+
+		if (llc == llc_of(cpu))
+			return -1;
+		return node_of_llc(llc) == node_of(cpu) ? 1 : 2;
+	}
+	if (dsq == cpu)
+		return -1;
+	if (llc_of(dsq) == llc_of(cpu))
+		return 0;
+	return node_of(dsq) == node_of(cpu) ? 1 : 2;
+}
+
+/*
+ * Pull one task from another CPU's DSQ or another LLC's DSQ onto @cpu,
+ * nearest queues first (its LLC, its node, then other nodes), STEAL_BUDGET
+ * candidates at most.  Every candidate passes can_migrate().
+ *
+ * nr_balance_failed follows the kernel's load_balance(): reset by a move,
+ * and by a scan that found only pinned tasks (LBF_ALL_PINNED: no retry can
+ * help); raised by a refused scan unless @cpu is newly idle (idle_type 2),
+ * whose attempts the kernel does not count.  So cache-hot protection lasts
+ * cache_nice_tries failed periodic balances, not two idle transitions.
+ *
+ * Returns STEAL_MOVED, STEAL_REFUSED (nothing moved, but a task that is
+ * not pinned was refused) or 0.  A global function, verified once on its
+ * own: inlined, its loops multiplied ops.dispatch's verifier states past
+ * the 1M-instruction limit.
+ */
+enum { STEAL_MOVED = 1, STEAL_REFUSED = 2 };
+
+__noinline int steal(s32 cpu, s64 idle_type)
+{
+	struct steal_scan sc = { .budget = STEAL_BUDGET };
 	struct cpu_ctx *cctx = this_cpu_ctx();
-	bool moved = false, refused = false;
-	u32 i;
+	u32 n = nr_cpus + nr_llcs, i;
+	bool moved = false;
 
-	bpf_for(i, 1, nr_cpus + nr_llcs) {
-		u64 dsq;
+	bpf_for(i, 0, 3 * n) {
+		u32 k = i % n;
+		u64 dsq = k < nr_cpus ? (cpu + k) % nr_cpus : LLC_DSQ_BASE + (k - nr_cpus);
 
-		if (i < nr_cpus)
-			dsq = (cpu + i) % nr_cpus;
-		else if (i - nr_cpus != llc_of(cpu))
-			dsq = LLC_DSQ_BASE + (i - nr_cpus);
-		else
+		if (dsq_distance(dsq, cpu) != i / n || !scx_bpf_dsq_nr_queued(dsq))
 			continue;
-		if (scx_bpf_dsq_nr_queued(dsq) && steal_from(dsq, cpu, idle_type, &refused)) {
+		if (steal_from(dsq, cpu, idle_type, &sc)) {
 			moved = true;
 			break;
 		}
+		if (!sc.budget)
+			break;
 	}
 
 	if (moved) {
 		stat_inc(STAT_DISPATCH_STOLEN);
 		if (cctx)
 			cctx->nr_balance_failed = 0;
-	} else if (refused) {
+	} else if (sc.refused) {
+		stat_inc(STAT_STEAL_FAILED);
+		if (cctx && idle_type != 2)
+			cctx->nr_balance_failed++;
+	} else if (sc.pinned) {
 		stat_inc(STAT_STEAL_FAILED);
 		if (cctx)
-			cctx->nr_balance_failed++;
+			cctx->nr_balance_failed = 0;
 	}
-	return moved;
+	return moved ? STEAL_MOVED : sc.refused ? STEAL_REFUSED : 0;
 }
 
 static bool consume(u64 dsq, u32 stat)
@@ -548,6 +736,7 @@ static bool consume(u64 dsq, u32 stat)
  * vtimes say.  A safety net: the clamp in vtime_clamped() keeps the queues'
  * vtimes close, but the kernel ejects a scheduler that leaves a runnable
  * task waiting for 30 s, so no ordering mistake may last that long.
+ * STAT_STARVATION_GUARD counts how often it decides.
  */
 #define STARVATION_NS	(100ULL * 1000 * 1000)
 
@@ -558,16 +747,35 @@ static bool waited_too_long(struct task_struct *p, u64 now)
 	return tctx && tctx->enq_at && now - tctx->enq_at > STARVATION_NS;
 }
 
-/* Vtime advance of @used ns of run: weight 100 is nice 0; heavier tasks age slower. */
-static u64 vtime_delta(struct task_struct *p, u64 used)
+/* Charge @p's run so far to its vtime, as ops.stopping would. */
+static void charge_run(struct task_struct *p, struct mls_task_ctx *tctx, u64 now)
 {
-	return used * 100 / (p->scx.weight ? p->scx.weight : 1);
+	scx_bpf_task_set_dsq_vtime(p, p->scx.dsq_vtime +
+				   vtime_delta(p->scx.weight, current_run(tctx, now)));
+	tctx->started = now;
 }
 
-/* How long the task has been running since ops.running (0 if unknown). */
-static u64 current_run(const struct mls_task_ctx *tctx, u64 now)
+/*
+ * @prev goes on for another slice without leaving the CPU, so neither
+ * ops.stopping nor ops.running sees it: charge its run to its vtime here,
+ * and let vtime_now follow it, as if it had stopped and started again.
+ * Otherwise vtime_now stands still while CPU hogs are kept, and a waker's
+ * one-slice credit grows into many.
+ */
+static void keep_prev(struct task_struct *prev, s32 cpu, u64 now)
 {
-	return tctx->started && now > tctx->started ? now - tctx->started : 0;
+	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, prev, 0, 0);
+	struct cpu_run *cr = cpu_run_of(cpu);
+
+	if (tctx)
+		charge_run(prev, tctx, now);
+	vtime_now_follow(prev->scx.dsq_vtime);
+	if (cr) {
+		cr->vtime = prev->scx.dsq_vtime;
+		cr->started = now;
+	}
+	scx_bpf_task_set_slice(prev, slice_ns);
+	stat_inc(STAT_KEEP_PREV);
 }
 
 /*
@@ -580,7 +788,7 @@ static u64 prev_vtime(struct task_struct *prev, u64 now)
 	u64 vtime = prev->scx.dsq_vtime;
 
 	if (tctx)
-		vtime += vtime_delta(prev, current_run(tctx, now));
+		vtime += vtime_delta(prev->scx.weight, current_run(tctx, now));
 	return vtime_clamped(vtime);
 }
 
@@ -592,86 +800,140 @@ void BPF_STRUCT_OPS(mlsched_dispatch, s32 cpu, struct task_struct *prev)
 	bool shared_first = ours && (!mine || time_before(ours->scx.dsq_vtime, mine->scx.dsq_vtime));
 	bool prev_queued = prev && (prev->scx.flags & SCX_TASK_QUEUED);
 	u64 now = scx_bpf_now();
+	int stolen;
 
 	if (mine && waited_too_long(mine, now)) {
 		shared_first = false;
+		stat_inc(STAT_STARVATION_GUARD);
 	} else if (ours && waited_too_long(ours, now)) {
 		shared_first = true;
-	} else if (prev_queued && (mine || ours)) {
+		stat_inc(STAT_STARVATION_GUARD);
+	} else if (prev_queued) {
 		/*
 		 * prev's slice ran out, and it is not in any queue yet: it
 		 * goes on while its vtime is not ahead of the head that would
 		 * replace it.  Without this, two tasks sharing a CPU alternate
-		 * whatever their weights.
+		 * whatever their weights.  (head is NULL with both queues
+		 * empty: see below.)
 		 */
 		struct task_struct *head = shared_first ? ours : mine;
 
 		if (head && !time_after(prev_vtime(prev, now), head->scx.dsq_vtime)) {
-			prev->scx.slice = slice_ns;
-			stat_inc(STAT_KEEP_PREV);
+			keep_prev(prev, cpu, now);
 			return;
 		}
 	}
 
 	if (shared_first) {
 		if (consume(shared, STAT_DISPATCH_LLC_DSQ) || consume(cpu, STAT_DISPATCH_CPU_DSQ))
-			return;
+			goto found;
 	} else {
 		if (consume(cpu, STAT_DISPATCH_CPU_DSQ) || consume(shared, STAT_DISPATCH_LLC_DSQ))
-			return;
+			goto found;
 	}
 
-	/* A CPU whose task just stopped is "newly idle" (2); a kicked one is "idle" (1). */
-	if (steal(cpu, prev ? 2 : 1))
+	/*
+	 * Own queues empty.  A CPU whose task still wants to run keeps it
+	 * rather than steal (as scx_bpfland does): with N+1 CPU hogs,
+	 * stealing here moved one task per slice for no balance at all.
+	 */
+	if (prev_queued) {
+		keep_prev(prev, cpu, now);
 		return;
+	}
 
-	/* Nothing else to run: let prev go on if it still wants the CPU. */
-	if (prev_queued)
-		prev->scx.slice = slice_ns;
+	/* A CPU whose task just blocked is "newly idle" (2); a kicked idle one is "idle" (1). */
+	stolen = steal(cpu, prev ? 2 : 1);
+	if (stolen == STEAL_MOVED)
+		goto found;
+
+	/* Going idle. */
+	if (stolen == STEAL_REFUSED)
+		stat_inc(STAT_IDLE_REFUSED);
+	if (!prev) {
+		/* Woken from idle for nothing: tick kicks back off. */
+		u64 b = kick_backoff_ns;
+
+		stat_inc(STAT_KICK_WASTED);
+		b = b ? b * 2 : slice_ns;
+		kick_backoff_ns = b < KICK_BACKOFF_MAX_NS ? b : KICK_BACKOFF_MAX_NS;
+	}
+	return;
+found:
+	if (!prev)
+		kick_backoff_ns = 0;
 }
 
+/*
+ * tick: a busy CPU with queued work that another CPU could run kicks an
+ * idle CPU that the work may run on, so that it pulls it: the head of the
+ * LLC's shared DSQ, else the head of this CPU's DSQ unless it is pinned.
+ * Kicks back off (kick_backoff_ns) while kicked CPUs find nothing.
+ */
 void BPF_STRUCT_OPS(mlsched_tick, struct task_struct *p)
 {
+	s32 cpu = scx_bpf_task_cpu(p);
+	struct task_struct *head;
+	u64 now;
+
 	if (debug_error_after_ns && bpf_ktime_get_ns() - init_time > debug_error_after_ns)
 		scx_bpf_error("error exit requested by --debug-error-after-ms (%llu ms)",
 			      debug_error_after_ns / 1000000);
-	if (scx_bpf_dsq_nr_queued(scx_bpf_task_cpu(p)) || scx_bpf_dsq_nr_queued(llc_dsq(scx_bpf_task_cpu(p))))
-		kick_idle_cpu();
+
+	head = __COMPAT_scx_bpf_dsq_peek(llc_dsq(cpu));
+	if (!head) {
+		head = __COMPAT_scx_bpf_dsq_peek(cpu);
+		if (!head || head->nr_cpus_allowed == 1)
+			return;
+	}
+	now = scx_bpf_now();
+	if (now - last_tick_kick_ns < kick_backoff_ns) {
+		stat_inc(STAT_KICK_BACKOFF);
+		return;
+	}
+	last_tick_kick_ns = now;
+	kick_idle_cpu(head->cpus_ptr);
 }
 
 void BPF_STRUCT_OPS(mlsched_running, struct task_struct *p)
 {
 	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
+	struct cpu_run *cr = cpu_run_of(scx_bpf_task_cpu(p));
+	u64 now = scx_bpf_now();
 
-	/*
-	 * vtime_now follows the tasks that start running, but moves at most
-	 * one slice per start: a low-weight task's vtime leaps (nice 19 ages
-	 * 100 times faster than nice 0), and following it in one step would
-	 * drag every other task's floor up and flatten their weight ratios.
-	 */
-	if (time_after(p->scx.dsq_vtime, vtime_now)) {
-		u64 ahead = p->scx.dsq_vtime - vtime_now;
-
-		vtime_now += ahead < slice_ns ? ahead : slice_ns;
+	vtime_now_follow(p->scx.dsq_vtime);
+	if (cr) {
+		cr->vtime = p->scx.dsq_vtime;
+		cr->started = now;
+		cr->weight = p->scx.weight;
 	}
-	if (tctx)
-		tctx->started = scx_bpf_now();
+	if (!tctx)
+		return;
+	tctx->started = now;
+	if (tctx->woken && tctx->enq_at && now > tctx->enq_at) {
+		stat_add(STAT_WAKE_WAIT_NS, now - tctx->enq_at);
+		stat_inc(STAT_WAKE_WAITS);
+	}
+	tctx->woken = false;
 }
 
 void BPF_STRUCT_OPS(mlsched_stopping, struct task_struct *p, bool runnable)
 {
 	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
+	struct cpu_run *cr = cpu_run_of(scx_bpf_task_cpu(p));
 	u64 now = scx_bpf_now();
 
+	if (cr)
+		cr->started = 0;
 	if (!tctx)
 		return;
-	p->scx.dsq_vtime += vtime_delta(p, current_run(tctx, now));
+	charge_run(p, tctx, now);
 	tctx->last_stop = now;
 }
 
 void BPF_STRUCT_OPS(mlsched_enable, struct task_struct *p)
 {
-	p->scx.dsq_vtime = vtime_now;
+	scx_bpf_task_set_dsq_vtime(p, vtime_now);
 }
 
 s32 BPF_STRUCT_OPS(mlsched_init_task, struct task_struct *p, struct scx_init_task_args *args)

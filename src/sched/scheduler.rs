@@ -57,6 +57,8 @@ impl std::error::Error for Ejected {}
 pub struct CpuMap {
     pub llc: Vec<i32>,
     pub node: Vec<i32>,
+    /// The node of each dense LLC id (steal's locality order).
+    pub llc_node: Vec<i32>,
     pub nr_llcs: usize,
 }
 
@@ -81,11 +83,13 @@ impl CpuMap {
         let mut map = CpuMap {
             llc: vec![0; len],
             node: vec![0; len],
+            llc_node: vec![0; dense.len().max(1)],
             nr_llcs: dense.len().max(1),
         };
         for (cpu, llc, node) in cpus {
             map.llc[*cpu] = dense[llc] as i32;
             map.node[*cpu] = *node as i32;
+            map.llc_node[dense[llc]] = *node as i32;
         }
         map
     }
@@ -209,8 +213,11 @@ impl<'a> Scheduler<'a> {
         let mut skel = scx_ops_open!(builder, open_object, mlsched_ops, open_opts)?;
 
         skel.struct_ops.mlsched_ops_mut().exit_dump_len = opts.exit_dump_len;
-        skel.struct_ops.mlsched_ops_mut().flags = *compat::SCX_OPS_ENQ_EXITING
-            | *compat::SCX_OPS_ENQ_MIGRATION_DISABLED
+        // No SCX_OPS_ENQ_EXITING: steal looks tasks up with
+        // bpf_task_from_pid(), which cannot find an exiting task (the
+        // kernel's documentation of the flag warns of this); without the
+        // flag the kernel runs exiting tasks on their CPU itself.
+        skel.struct_ops.mlsched_ops_mut().flags = *compat::SCX_OPS_ENQ_MIGRATION_DISABLED
             | if opts.partial {
                 *compat::SCX_OPS_SWITCH_PARTIAL
             } else {
@@ -230,6 +237,9 @@ impl<'a> Scheduler<'a> {
         for (cpu, (llc, node)) in map.llc.iter().zip(&map.node).enumerate() {
             rodata.cpu_llc[cpu] = *llc;
             rodata.cpu_node[cpu] = *node;
+        }
+        for (llc, node) in map.llc_node.iter().enumerate() {
+            rodata.llc_node[llc] = *node;
         }
         Ok(scx_ops_load!(skel, mlsched_ops, uei)?)
     }
@@ -461,5 +471,14 @@ mod tests {
         assert_eq!(m.llc, vec![0, 0, 1, 1]);
         assert_eq!(m.node, vec![0, 0, 1, 1]);
         assert_eq!(m.nr_llcs, 2);
+        assert_eq!(m.llc_node, vec![0, 1]);
+    }
+
+    #[test]
+    fn llc_node_follows_dense_ids() {
+        // LLC 5 (dense 0) on node 1, LLC 2 (dense 1) on node 0.
+        let m = CpuMap::from_ids(&[(0, 5, 1), (1, 2, 0), (2, 5, 1)]);
+        assert_eq!(m.llc, vec![0, 1, 0]);
+        assert_eq!(m.llc_node, vec![1, 0]);
     }
 }

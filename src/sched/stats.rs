@@ -69,6 +69,22 @@ pub struct Metrics {
     pub samples: u64,
     #[stat(desc = "Samples the ring buffer could not take")]
     pub samples_dropped: u64,
+    #[stat(desc = "Dispatches where the 100 ms starvation guard chose the task")]
+    pub starvation_guard: u64,
+    #[stat(desc = "CPUs that went idle while a task they were refused (not pinned) waited")]
+    pub idle_refused: u64,
+    #[stat(desc = "Idle CPUs woken that found nothing to run")]
+    pub kick_wasted: u64,
+    #[stat(desc = "Tick kicks skipped: backing off after wasted kicks")]
+    pub kick_backoff: u64,
+    #[stat(desc = "Queued wakeups that preempted their CPU's running task")]
+    pub preempt: u64,
+    #[stat(desc = "Steal candidates that bpf_task_from_pid() did not find")]
+    pub steal_nopid: u64,
+    #[stat(desc = "Total wait of queued wakeups until they ran (ns)")]
+    pub wake_wait_ns: u64,
+    #[stat(desc = "Queued wakeups that ran (for the mean wait)")]
+    pub wake_waits: u64,
     #[stat(desc = "Samples linfa's DecisionTree checked")]
     pub twin_checked: u64,
     #[stat(desc = "... on which linfa agreed with the BPF walk (must be all)")]
@@ -113,6 +129,14 @@ impl Metrics {
             ml_fallback_nomodel: at(c::stat_idx_STAT_ML_FALLBACK_NOMODEL),
             samples: at(c::stat_idx_STAT_SAMPLES),
             samples_dropped: at(c::stat_idx_STAT_SAMPLES_DROPPED),
+            starvation_guard: at(c::stat_idx_STAT_STARVATION_GUARD),
+            idle_refused: at(c::stat_idx_STAT_IDLE_REFUSED),
+            kick_wasted: at(c::stat_idx_STAT_KICK_WASTED),
+            kick_backoff: at(c::stat_idx_STAT_KICK_BACKOFF),
+            preempt: at(c::stat_idx_STAT_PREEMPT),
+            steal_nopid: at(c::stat_idx_STAT_STEAL_NOPID),
+            wake_wait_ns: at(c::stat_idx_STAT_WAKE_WAIT_NS),
+            wake_waits: at(c::stat_idx_STAT_WAKE_WAITS),
             ..Default::default()
         }
     }
@@ -211,7 +235,29 @@ impl Metrics {
             self.samples,
             self.samples_dropped,
         )?;
+        writeln!(
+            w,
+            "[scx_mlsched] wakeups -> queued: {} mean wait: {} preempt: {} | idle while refused: {} | \
+             kicks wasted: {} backoff: {} | starvation guard: {} steal nopid: {}",
+            self.wake_waits,
+            self.mean_wake_wait(),
+            self.preempt,
+            self.idle_refused,
+            self.kick_wasted,
+            self.kick_backoff,
+            self.starvation_guard,
+            self.steal_nopid,
+        )?;
         Ok(())
+    }
+
+    /// Mean wait of queued wakeups until they ran, "-" without any.
+    pub fn mean_wake_wait(&self) -> String {
+        if self.wake_waits == 0 {
+            "-".to_string()
+        } else {
+            format!("{} us", self.wake_wait_ns / self.wake_waits / 1000)
+        }
     }
 }
 
@@ -297,6 +343,24 @@ mod tests {
         let mut out = Vec::new();
         d.format(&mut out).unwrap();
         assert!(String::from_utf8(out).unwrap().contains("stolen: 5"));
+    }
+
+    #[test]
+    fn wakeup_and_kick_counters_are_printed() {
+        let mut cnt = vec![0u64; c::stat_idx_NR_MLSCHED_STATS as usize];
+        cnt[c::stat_idx_STAT_WAKE_WAIT_NS as usize] = 9_000_000;
+        cnt[c::stat_idx_STAT_WAKE_WAITS as usize] = 3;
+        cnt[c::stat_idx_STAT_KICK_WASTED as usize] = 11;
+        cnt[c::stat_idx_STAT_STARVATION_GUARD as usize] = 2;
+        let m = Metrics::from_counters(&cnt);
+        assert_eq!(m.mean_wake_wait(), "3000 us");
+        assert_eq!(Metrics::default().mean_wake_wait(), "-");
+        let mut out = Vec::new();
+        m.format(&mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("queued: 3 mean wait: 3000 us"), "{out}");
+        assert!(out.contains("kicks wasted: 11"), "{out}");
+        assert!(out.contains("starvation guard: 2"), "{out}");
     }
 
     #[test]
