@@ -588,23 +588,25 @@ void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
  */
 #define STEAL_BUDGET	32
 
-struct steal_scan {
-	u32 budget;		/* candidates left */
-	bool refused;		/* saw a candidate refused for a reason that may pass */
-	bool pinned;		/* saw a candidate refused as pinned (affinity, migration disabled) */
-};
+/* steal_from()'s result: the budget left, and what it saw. */
+#define SCAN_BUDGET_MASK	0xff
+#define SCAN_MOVED		(1 << 8)	/* moved a task */
+#define SCAN_REFUSED		(1 << 9)	/* refused a task for a reason that may pass */
+#define SCAN_PINNED		(1 << 10)	/* refused a pinned task (affinity, migration disabled) */
 
 /*
- * Move the first task of @dsq that can_migrate() allows onto @cpu,
- * spending sc->budget.
+ * Move the first task of @dsq that can_migrate() allows onto @cpu, looking
+ * at @budget candidates at most.  A global function, verified once on its
+ * own (its loop inside steal()'s loop multiplied the verifier's states).
  */
-static bool steal_from(u64 dsq, s32 cpu, s64 idle_type, struct steal_scan *sc)
+__noinline int steal_from(u64 dsq, s32 cpu, s64 idle_type, u32 budget)
 {
 	struct bpf_iter_scx_dsq it;
 	struct task_struct *p;
-	bool moved = false;
+	int seen = 0;
 	u32 j;
 
+	budget &= SCAN_BUDGET_MASK;
 	bpf_rcu_read_lock();
 	if (bpf_iter_scx_dsq_new(&it, dsq, 0))
 		goto out;
@@ -612,12 +614,12 @@ static bool steal_from(u64 dsq, s32 cpu, s64 idle_type, struct steal_scan *sc)
 	bpf_for(j, 0, STEAL_BUDGET) {
 		s32 verdict;
 
-		if (!sc->budget)
+		if (!budget)
 			break;
 		p = bpf_iter_scx_dsq_next(&it);
 		if (!p)
 			break;
-		sc->budget--;
+		budget--;
 		/*
 		 * The verifier wants an acquired reference (as scx_tickless
 		 * does).  Exiting tasks never reach our DSQs (no
@@ -630,22 +632,20 @@ static bool steal_from(u64 dsq, s32 cpu, s64 idle_type, struct steal_scan *sc)
 		}
 		verdict = can_migrate(p, scx_bpf_task_cpu(p), cpu, idle_type);
 		if (!verdict_allows(verdict)) {
-			if (verdict_pinned(verdict))
-				sc->pinned = true;
-			else
-				sc->refused = true;
+			seen |= verdict_pinned(verdict) ? SCAN_PINNED : SCAN_REFUSED;
 			bpf_task_release(p);
 			continue;
 		}
-		moved = scx_bpf_dsq_move(&it, p, SCX_DSQ_LOCAL, 0);
+		if (scx_bpf_dsq_move(&it, p, SCX_DSQ_LOCAL, 0))
+			seen |= SCAN_MOVED;
 		bpf_task_release(p);
-		if (moved)
+		if (seen & SCAN_MOVED)
 			break;
 	}
 out:
 	bpf_iter_scx_dsq_destroy(&it);
 	bpf_rcu_read_unlock();
-	return moved;
+	return seen | budget;
 }
 
 /*
@@ -688,39 +688,42 @@ enum { STEAL_MOVED = 1, STEAL_REFUSED = 2 };
 
 __noinline int steal(s32 cpu, s64 idle_type)
 {
-	struct steal_scan sc = { .budget = STEAL_BUDGET };
 	struct cpu_ctx *cctx = this_cpu_ctx();
-	u32 n = nr_cpus + nr_llcs, i;
-	bool moved = false;
+	u32 n = nr_cpus + nr_llcs, budget = STEAL_BUDGET, i;
+	int seen = 0;
 
 	bpf_for(i, 0, 3 * n) {
 		u32 k = i % n;
 		u64 dsq = k < nr_cpus ? (cpu + k) % nr_cpus : LLC_DSQ_BASE + (k - nr_cpus);
+		int r;
 
 		if (dsq_distance(dsq, cpu) != i / n || !scx_bpf_dsq_nr_queued(dsq))
 			continue;
-		if (steal_from(dsq, cpu, idle_type, &sc)) {
-			moved = true;
-			break;
-		}
-		if (!sc.budget)
+		r = steal_from(dsq, cpu, idle_type, budget);
+		seen |= r & ~SCAN_BUDGET_MASK;
+		budget = r & SCAN_BUDGET_MASK;
+		if ((seen & SCAN_MOVED) || !budget)
 			break;
 	}
 
-	if (moved) {
+	if (seen & SCAN_MOVED) {
 		stat_inc(STAT_DISPATCH_STOLEN);
 		if (cctx)
 			cctx->nr_balance_failed = 0;
-	} else if (sc.refused) {
+		return STEAL_MOVED;
+	}
+	if (seen & SCAN_REFUSED) {
 		stat_inc(STAT_STEAL_FAILED);
 		if (cctx && idle_type != 2)
 			cctx->nr_balance_failed++;
-	} else if (sc.pinned) {
+		return STEAL_REFUSED;
+	}
+	if (seen & SCAN_PINNED) {
 		stat_inc(STAT_STEAL_FAILED);
 		if (cctx)
 			cctx->nr_balance_failed = 0;
 	}
-	return moved ? STEAL_MOVED : sc.refused ? STEAL_REFUSED : 0;
+	return 0;
 }
 
 static bool consume(u64 dsq, u32 stat)
