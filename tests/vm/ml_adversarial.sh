@@ -57,7 +57,10 @@ ok "a model of another schema is refused before load: $out"
 "$BIN" run --policy shadow --model /tmp/never.json --stats 5 >/tmp/sched.log 2>&1 &
 pid=$!
 wait_ops mlsched 60 || fail "shadow: scheduler never attached"
-stress-ng -t 15 -c "$N" -f "$N" >/dev/null 2>&1
+# The stress recipe above: CPU hogs alone never leave a CPU idle, so no
+# CPU steals and the tree has no decision to walk beside.  The affinity
+# stressor's re-pinning makes queues that idle CPUs scan.
+stress-ng -t 20 --aggressive -M -c "$N" -f "$N" --affinity 1 --affinity-delay 1 --affinity-pin >/dev/null 2>&1
 sleep 5
 kill -TERM "$pid"; wait "$pid" || fail "shadow: scheduler exited $?"
 grep -E 'decisions/s' /tmp/sched.log | tail -1
