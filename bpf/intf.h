@@ -144,6 +144,27 @@ struct decide_arg {
 };
 
 /*
+ * What one steal saw: steal_from() returns these flags OR'd with the
+ * candidate budget it left (the low byte).
+ */
+enum scan_seen {
+	SCAN_BUDGET_MASK	= 0xff,
+	SCAN_MOVED		= 1 << 8,	/* moved a task */
+	SCAN_REFUSED		= 1 << 9,	/* refused a task for a reason that may pass */
+	SCAN_PINNED		= 1 << 10,	/* refused a pinned task (affinity, migration disabled, kthread) */
+};
+
+/*
+ * Argument of the SEC("syscall") program that tests balance_failed_next():
+ * the failure count after a steal that saw `seen` (enum scan_seen flags).
+ */
+struct balance_arg {
+	u64 failed;		/* in: nr_balance_failed before; out: after */
+	s32 seen;
+	s32 idle_type;		/* 0 busy, 1 idle, 2 newly idle */
+};
+
+/*
  * Argument of the SEC("syscall") programs of bpf/tree.bpf.c: walk the tree
  * in bank `bank` on the vectors of the `vectors` map.
  *   tree_replay: vectors [0, nr) once, verdicts into the `verdicts` map.

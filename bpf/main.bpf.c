@@ -588,12 +588,6 @@ void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
  */
 #define STEAL_BUDGET	32
 
-/* steal_from()'s result: the budget left, and what it saw. */
-#define SCAN_BUDGET_MASK	0xff
-#define SCAN_MOVED		(1 << 8)	/* moved a task */
-#define SCAN_REFUSED		(1 << 9)	/* refused a task for a reason that may pass */
-#define SCAN_PINNED		(1 << 10)	/* refused a pinned task (affinity, migration disabled) */
-
 /*
  * Move the first task of @dsq that can_migrate() allows onto @cpu, looking
  * at @budget candidates at most.  A global function, verified once on its
@@ -669,15 +663,33 @@ static int dsq_distance(u64 dsq, s32 cpu)
 }
 
 /*
+ * A CPU's failed balances after a steal that saw @seen (enum scan_seen),
+ * counted as the kernel's load_balance() counts sd->nr_balance_failed:
+ * reset by a move; raised when a task that could have moved was refused,
+ * unless the CPU is newly idle (idle_type 2), whose attempts the kernel
+ * does not count; reset when every task seen was pinned (LBF_ALL_PINNED:
+ * no retry can help).  Pure, so that test_balance_failed can check it
+ * against its Rust twin.
+ */
+static u64 balance_failed_next(u64 failed, int seen, s64 idle_type)
+{
+	if (seen & SCAN_MOVED)
+		return 0;
+	if (seen & SCAN_REFUSED)
+		return idle_type == 2 ? failed : failed + 1;
+	if (seen & SCAN_PINNED)
+		return 0;
+	return failed;
+}
+
+/*
  * Pull one task from another CPU's DSQ or another LLC's DSQ onto @cpu,
  * nearest queues first (its LLC, its node, then other nodes), STEAL_BUDGET
  * candidates at most.  Every candidate passes can_migrate().
  *
- * nr_balance_failed follows the kernel's load_balance(): reset by a move,
- * and by a scan that found only pinned tasks (LBF_ALL_PINNED: no retry can
- * help); raised by a refused scan unless @cpu is newly idle (idle_type 2),
- * whose attempts the kernel does not count.  So cache-hot protection lasts
- * cache_nice_tries failed periodic balances, not two idle transitions.
+ * nr_balance_failed follows balance_failed_next(), so cache-hot
+ * protection lasts cache_nice_tries failed balances of an idle CPU, not
+ * two idle transitions.
  *
  * Returns STEAL_MOVED, STEAL_REFUSED (nothing moved, but a task that is
  * not pinned was refused) or 0.  A global function, verified once on its
@@ -706,24 +718,15 @@ __noinline int steal(s32 cpu, s64 idle_type)
 			break;
 	}
 
+	if (cctx)
+		cctx->nr_balance_failed = balance_failed_next(cctx->nr_balance_failed, seen, idle_type);
 	if (seen & SCAN_MOVED) {
 		stat_inc(STAT_DISPATCH_STOLEN);
-		if (cctx)
-			cctx->nr_balance_failed = 0;
 		return STEAL_MOVED;
 	}
-	if (seen & SCAN_REFUSED) {
+	if (seen & (SCAN_REFUSED | SCAN_PINNED))
 		stat_inc(STAT_STEAL_FAILED);
-		if (cctx && idle_type != 2)
-			cctx->nr_balance_failed++;
-		return STEAL_REFUSED;
-	}
-	if (seen & SCAN_PINNED) {
-		stat_inc(STAT_STEAL_FAILED);
-		if (cctx)
-			cctx->nr_balance_failed = 0;
-	}
-	return 0;
+	return seen & SCAN_REFUSED ? STEAL_REFUSED : 0;
 }
 
 static bool consume(u64 dsq, u32 stat)
@@ -982,6 +985,14 @@ int test_can_migrate_decide(struct decide_arg *arg)
 
 	__builtin_memcpy(&in, &arg->in, sizeof(in));
 	arg->verdict = can_migrate_decide(&in);
+	return 0;
+}
+
+/* Test entry: run balance_failed_next() on one case from userspace. */
+SEC("syscall")
+int test_balance_failed(struct balance_arg *arg)
+{
+	arg->failed = balance_failed_next(arg->failed, arg->seen, arg->idle_type);
 	return 0;
 }
 

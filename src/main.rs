@@ -130,7 +130,7 @@ fn real_main() -> Result<()> {
             let vectors = selftest::vectors(o.random, 0x5eed);
             let n = scheduler::selftest(&o.run, &vectors)?;
             println!(
-                "selftest: BPF can_migrate_decide agrees with its Rust twin on {n} feature vectors"
+                "selftest: BPF can_migrate_decide and balance_failed_next agree with their Rust twins on {n} cases"
             );
             Ok(())
         }

@@ -75,6 +75,26 @@ pub fn decide(v: &FeatureVec) -> Verdict {
     }
 }
 
+/// Twin of balance_failed_next(): dst's failed balances after a steal that
+/// saw `seen` (enum scan_seen flags), as the kernel's load_balance() counts
+/// `sd->nr_balance_failed`.  extra_fails and balance_failed_any read it.
+pub fn balance_failed_next(failed: u64, seen: u32, idle_type: i64) -> u64 {
+    if seen & c::scan_seen_SCAN_MOVED != 0 {
+        0 // a move resets it
+    } else if seen & c::scan_seen_SCAN_REFUSED != 0 {
+        // a failure, but newly-idle attempts are not counted
+        if idle_type == 2 {
+            failed
+        } else {
+            failed + 1
+        }
+    } else if seen & c::scan_seen_SCAN_PINNED != 0 {
+        0 // LBF_ALL_PINNED: out_all_pinned resets it
+    } else {
+        failed // nothing queued: no balance happened
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +157,29 @@ mod tests {
             assert_eq!(Verdict::from_raw(v as i64), Some(v));
         }
         assert_eq!(Verdict::from_raw(99), None);
+    }
+
+    #[test]
+    fn balance_failures_counted_as_load_balance_counts_them() {
+        use c::{scan_seen_SCAN_MOVED as MOVED, scan_seen_SCAN_PINNED as PINNED};
+        use c::scan_seen_SCAN_REFUSED as REFUSED;
+        // a refused candidate is a failure of an idle CPU's balance...
+        assert_eq!(balance_failed_next(0, REFUSED, 1), 1);
+        assert_eq!(balance_failed_next(3, REFUSED | PINNED, 1), 4);
+        // ...but not of a newly idle one (the kernel's CPU_NEWLY_IDLE)
+        assert_eq!(balance_failed_next(3, REFUSED, 2), 3);
+        // a move resets it, whatever else was refused
+        assert_eq!(balance_failed_next(5, MOVED | REFUSED | PINNED, 1), 0);
+        assert_eq!(balance_failed_next(5, MOVED, 2), 0);
+        // only pinned tasks: LBF_ALL_PINNED resets it, newly idle or not
+        assert_eq!(balance_failed_next(5, PINNED, 1), 0);
+        assert_eq!(balance_failed_next(5, PINNED, 2), 0);
+        // nothing seen: nothing to count
+        assert_eq!(balance_failed_next(5, 0, 1), 5);
+        // with cache_nice_tries 1, hot tasks move after the second failure
+        // of an idle CPU, never after newly-idle ones alone
+        let after = |n, idle| (0..n).fold(0, |f, _| balance_failed_next(f, REFUSED, idle));
+        assert!(after(2, 1) > 1);
+        assert_eq!(after(100, 2), 0);
     }
 }

@@ -442,11 +442,64 @@ fn bpf_decide(skel: &BpfSkel<'_>, v: &FeatureVec) -> Result<i64> {
     Ok(arg.verdict as i64)
 }
 
+/// Run the BPF balance_failed_next() on one case through its SEC("syscall") program.
+fn bpf_balance_failed(skel: &BpfSkel<'_>, failed: u64, seen: u32, idle_type: i64) -> Result<u64> {
+    let mut arg = c::balance_arg {
+        failed,
+        seen: seen as i32,
+        idle_type: idle_type as i32,
+    };
+    let input = ProgramInput {
+        context_in: Some(unsafe {
+            std::slice::from_raw_parts_mut(
+                &mut arg as *mut _ as *mut u8,
+                std::mem::size_of_val(&arg),
+            )
+        }),
+        context_out: None,
+        ..Default::default()
+    };
+    let out = skel
+        .progs
+        .test_balance_failed
+        .test_run(input)
+        .context("test_run")?;
+    if out.return_value != 0 {
+        bail!("test_balance_failed returned {}", out.return_value);
+    }
+    Ok(arg.failed)
+}
+
 /// Load (without attaching) and check the BPF decision against its Rust twin
-/// on `vectors`.  Returns the number of vectors checked.
+/// on `vectors`, and the BPF failed-balance count against its twin on every
+/// combination of what a steal can see.  Returns the number of cases checked.
 pub fn selftest(opts: &RunOpts, vectors: &[FeatureVec]) -> Result<usize> {
     let mut open_object = MaybeUninit::uninit();
     let skel = Scheduler::open_load(opts, &mut open_object)?;
+    let mut cases = 0;
+    let flags = [
+        c::scan_seen_SCAN_MOVED,
+        c::scan_seen_SCAN_REFUSED,
+        c::scan_seen_SCAN_PINNED,
+    ];
+    for failed in [0, 1, 2, 7] {
+        for mask in 0..(1u32 << flags.len()) {
+            let seen = (0..flags.len())
+                .filter(|b| mask >> b & 1 == 1)
+                .fold(0, |s, b| s | flags[b]);
+            for idle_type in 0..=2 {
+                let bpf = bpf_balance_failed(&skel, failed, seen, idle_type)?;
+                let rust = crate::sched::heuristic::balance_failed_next(failed, seen, idle_type);
+                if bpf != rust {
+                    bail!(
+                        "BPF and Rust disagree on the failed-balance count after {failed} failures, \
+                         seen {seen:#x}, idle_type {idle_type}: BPF {bpf}, Rust {rust}"
+                    );
+                }
+                cases += 1;
+            }
+        }
+    }
     for v in vectors {
         let bpf = bpf_decide(&skel, v)?;
         let rust = crate::sched::heuristic::decide(v);
@@ -458,7 +511,7 @@ pub fn selftest(opts: &RunOpts, vectors: &[FeatureVec]) -> Result<usize> {
             );
         }
     }
-    Ok(vectors.len())
+    Ok(cases + vectors.len())
 }
 
 #[cfg(test)]

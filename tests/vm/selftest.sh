@@ -1,6 +1,7 @@
 #!/bin/bash
-# The BPF can_migrate_decide(), run through its SEC("syscall") program with
-# test_run, must agree with its Rust twin (src/heuristic.rs).
+# The BPF can_migrate_decide() and balance_failed_next(), run through their
+# SEC("syscall") programs with test_run, must agree with their Rust twins
+# (src/sched/heuristic.rs).
 . "$(dirname "$0")/lib.sh"
 "$BIN" selftest --random 5000 || fail "selftest"
 [ "$(ext_state)" = disabled ] || fail "selftest left sched_ext $(ext_state)"
