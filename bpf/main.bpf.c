@@ -521,25 +521,33 @@ static bool kick_idle_cpu(const struct cpumask *allowed)
 
 /*
  * A task woke up and is queued behind @cpu's running task.  The fair
- * class's wakeup preemption, in vtime: the waker preempts when its vtime
+ * class's wakeup preemption, in vtime: the wakee preempts when its vtime
  * is more than half a slice behind the running task's (with the run so
- * far), and that task has run at least PREEMPT_MIN_NS.  Without it an I/O
- * task waits out the running task's whole slice after each completion.
+ * far), and that task has run at least PREEMPT_MIN_NS, or took the CPU
+ * when the wakee (which last stopped at @last_stop, on this CPU) blocked:
+ * the decision is made once, here, and an I/O task whose completion comes
+ * within PREEMPT_MIN_NS would otherwise wait out the rest of a compile
+ * job's slice after nearly every I/O.
  */
-#define PREEMPT_MIN_NS	(250ULL * 1000)
+#define PREEMPT_MIN_NS	(250LL * 1000)
 
-static void wakeup_preempt(s32 cpu, u64 vtime)
+static void wakeup_preempt(s32 cpu, u64 vtime, u64 last_stop)
 {
 	struct cpu_run *cr = cpu_run_of(cpu);
 	u64 now = scx_bpf_now(), curr;
+	s64 ran;
 
 	if (!cr || !cr->started) {
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 		return;
 	}
-	if (now - cr->started < PREEMPT_MIN_NS)
+	/* Clocks of two CPUs: @now may be a little behind cr->started. */
+	ran = (s64)(now - cr->started);
+	if (ran < 0)
+		ran = 0;
+	if (ran < PREEMPT_MIN_NS && !(last_stop && !time_before(cr->started, last_stop)))
 		return;
-	curr = cr->vtime + vtime_delta(cr->weight, now - cr->started);
+	curr = cr->vtime + vtime_delta(cr->weight, ran);
 	if (!time_before(vtime + slice_ns / 2, curr))
 		return;
 	scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
@@ -570,14 +578,14 @@ void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 	if (p->nr_cpus_allowed == 1 || is_migration_disabled(p) || (wakeup && is_hot(p, now))) {
 		scx_bpf_dsq_insert_vtime(p, cpu, slice_ns, vtime, enq_flags);
 		if (wakeup)
-			wakeup_preempt(cpu, vtime);
+			wakeup_preempt(cpu, vtime, tctx ? tctx->last_stop : 0);
 		else
 			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 		return;
 	}
 	scx_bpf_dsq_insert_vtime(p, llc_dsq(cpu), slice_ns, vtime, enq_flags);
 	if (!kick_idle_cpu(p->cpus_ptr) && wakeup)
-		wakeup_preempt(cpu, vtime);
+		wakeup_preempt(cpu, vtime, tctx ? tctx->last_stop : 0);
 }
 
 /*
@@ -668,7 +676,8 @@ static int dsq_distance(u64 dsq, s32 cpu)
  * reset by a move; raised when a task that could have moved was refused,
  * unless the CPU is newly idle (idle_type 2), whose attempts the kernel
  * does not count; reset when every task seen was pinned (LBF_ALL_PINNED:
- * no retry can help).  Pure, so that test_balance_failed can check it
+ * no retry can help) and when there was nothing to take (out_balanced
+ * falls through to out_all_pinned).  Pure, so that test_balance_failed can check it
  * against its Rust twin.
  */
 static u64 balance_failed_next(u64 failed, int seen, s64 idle_type)
@@ -677,9 +686,8 @@ static u64 balance_failed_next(u64 failed, int seen, s64 idle_type)
 		return 0;
 	if (seen & SCAN_REFUSED)
 		return idle_type == 2 ? failed : failed + 1;
-	if (seen & SCAN_PINNED)
-		return 0;
-	return failed;
+	/* every task seen was pinned (LBF_ALL_PINNED), or none was queued (out_balanced) */
+	return 0;
 }
 
 /*
@@ -889,7 +897,7 @@ void BPF_STRUCT_OPS(mlsched_tick, struct task_struct *p)
 	head = __COMPAT_scx_bpf_dsq_peek(llc_dsq(cpu));
 	if (!head) {
 		head = __COMPAT_scx_bpf_dsq_peek(cpu);
-		if (!head || head->nr_cpus_allowed == 1)
+		if (!head || head->nr_cpus_allowed == 1 || is_migration_disabled(head))
 			return;
 	}
 	now = scx_bpf_now();
@@ -897,19 +905,26 @@ void BPF_STRUCT_OPS(mlsched_tick, struct task_struct *p)
 		stat_inc(STAT_KICK_BACKOFF);
 		return;
 	}
-	last_tick_kick_ns = now;
-	kick_idle_cpu(head->cpus_ptr);
+	if (kick_idle_cpu(head->cpus_ptr))
+		last_tick_kick_ns = now;
 }
 
 void BPF_STRUCT_OPS(mlsched_running, struct task_struct *p)
 {
 	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
 	struct cpu_run *cr = cpu_run_of(scx_bpf_task_cpu(p));
-	u64 now = scx_bpf_now();
+	u64 now = scx_bpf_now(), vtime = vtime_clamped(p->scx.dsq_vtime);
 
-	vtime_now_follow(p->scx.dsq_vtime);
+	/*
+	 * A long sleeper that select_cpu() sent straight to an idle CPU never
+	 * passed enqueue's clamp: clamp it here, or its old vtime would be
+	 * charged on and no wakeup could ever preempt it.
+	 */
+	if (vtime != p->scx.dsq_vtime)
+		scx_bpf_task_set_dsq_vtime(p, vtime);
+	vtime_now_follow(vtime);
 	if (cr) {
-		cr->vtime = p->scx.dsq_vtime;
+		cr->vtime = vtime;
 		cr->started = now;
 		cr->weight = p->scx.weight;
 	}

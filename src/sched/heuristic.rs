@@ -88,10 +88,10 @@ pub fn balance_failed_next(failed: u64, seen: u32, idle_type: i64) -> u64 {
         } else {
             failed + 1
         }
-    } else if seen & c::scan_seen_SCAN_PINNED != 0 {
-        0 // LBF_ALL_PINNED: out_all_pinned resets it
     } else {
-        failed // nothing queued: no balance happened
+        // only pinned tasks (LBF_ALL_PINNED), or nothing queued (out_balanced
+        // falls through to out_all_pinned): reset
+        0
     }
 }
 
@@ -174,8 +174,8 @@ mod tests {
         // only pinned tasks: LBF_ALL_PINNED resets it, newly idle or not
         assert_eq!(balance_failed_next(5, PINNED, 1), 0);
         assert_eq!(balance_failed_next(5, PINNED, 2), 0);
-        // nothing seen: nothing to count
-        assert_eq!(balance_failed_next(5, 0, 1), 5);
+        // nothing to take: balanced, reset
+        assert_eq!(balance_failed_next(5, 0, 1), 0);
         // with cache_nice_tries 1, hot tasks move after the second failure
         // of an idle CPU, never after newly-idle ones alone
         let after = |n, idle| (0..n).fold(0, |f, _| balance_failed_next(f, REFUSED, idle));
