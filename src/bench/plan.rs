@@ -60,6 +60,11 @@ impl Arm {
     }
 }
 
+/// scx_mlsched's arms print their counters this often (seconds) into the
+/// run's sched.log: wakeup waits, preemptions and steals explain a result.
+/// One read of a per-CPU map per interval: no measurable cost.
+const STATS_SECS: &str = "10";
+
 /// Resolve arm names: `default`, `mlsched` (this binary's heuristic policy),
 /// `mlsched-ml` (its learned tree, the embedded model), and peers: `bpfland` or `scx_bpfland` is `scx_bpfland` in
 /// `peers_dir`.
@@ -74,11 +79,17 @@ pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<A
             BASELINE => Launch::Kernel,
             "mlsched" => Launch::Program {
                 path: self_exe.to_path_buf(),
-                args: vec!["run".into()],
+                args: vec!["run".into(), "--stats".into(), STATS_SECS.into()],
             },
             "mlsched-ml" => Launch::Program {
                 path: self_exe.to_path_buf(),
-                args: vec!["run".into(), "--policy".into(), "ml".into()],
+                args: vec![
+                    "run".into(),
+                    "--policy".into(),
+                    "ml".into(),
+                    "--stats".into(),
+                    STATS_SECS.into(),
+                ],
             },
             peer => {
                 let path = peers_dir.join(format!("scx_{peer}"));
@@ -134,9 +145,9 @@ mod tests {
         let n: Vec<&str> = a.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(n, ["default", "mlsched", "mlsched-ml", "bpfland", "rusty"]);
         assert_eq!(a[0].launch, Launch::Kernel);
-        assert!(matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run"]));
+        assert!(matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run", "--stats", "10"]));
         assert!(
-            matches!(&a[2].launch, Launch::Program { args, .. } if args == &["run", "--policy", "ml"])
+            matches!(&a[2].launch, Launch::Program { args, .. } if args == &["run", "--policy", "ml", "--stats", "10"])
         );
         assert!(a[3].available());
         assert!(matches!(&a[4].launch, Launch::Unavailable(w) if w.contains("scx_rusty")));
