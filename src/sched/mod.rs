@@ -14,3 +14,21 @@ pub mod selftest;
 pub mod stats;
 pub mod tree;
 pub mod twin;
+
+/// Run a SEC("syscall") test program with `arg` as its context; the kernel
+/// copies the context back, so `arg` holds the program's outputs after.
+/// Fails if the program returns non-zero.
+pub fn run_syscall<T>(prog: &libbpf_rs::ProgramMut<'_>, arg: &mut T) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let input = libbpf_rs::ProgramInput {
+        context_in: Some(unsafe {
+            std::slice::from_raw_parts_mut(arg as *mut T as *mut u8, std::mem::size_of::<T>())
+        }),
+        ..Default::default()
+    };
+    let out = prog.test_run(input).context("BPF_PROG_RUN")?;
+    if out.return_value != 0 {
+        anyhow::bail!("{} returned {}", prog.name().to_string_lossy(), out.return_value as i32);
+    }
+    Ok(())
+}

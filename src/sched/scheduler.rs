@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use libbpf_rs::{MapCore, OpenObject, ProgramInput, RingBufferBuilder};
+use libbpf_rs::{MapCore, OpenObject, RingBufferBuilder};
 use log::{info, warn};
 use scx_stats::prelude::*;
 use scx_utils::{
@@ -421,24 +421,7 @@ impl Drop for Scheduler<'_> {
 fn bpf_decide(skel: &BpfSkel<'_>, v: &FeatureVec) -> Result<i64> {
     let mut arg: c::decide_arg = unsafe { std::mem::zeroed() };
     arg.in_.f.copy_from_slice(v);
-    let input = ProgramInput {
-        context_in: Some(unsafe {
-            std::slice::from_raw_parts_mut(
-                &mut arg as *mut _ as *mut u8,
-                std::mem::size_of_val(&arg),
-            )
-        }),
-        context_out: None,
-        ..Default::default()
-    };
-    let out = skel
-        .progs
-        .test_can_migrate_decide
-        .test_run(input)
-        .context("test_run")?;
-    if out.return_value != 0 {
-        bail!("test_can_migrate_decide returned {}", out.return_value);
-    }
+    super::run_syscall(&skel.progs.test_can_migrate_decide, &mut arg)?;
     Ok(arg.verdict as i64)
 }
 
@@ -449,24 +432,7 @@ fn bpf_balance_failed(skel: &BpfSkel<'_>, failed: u64, seen: u32, idle_type: i64
         seen: seen as i32,
         idle_type: idle_type as i32,
     };
-    let input = ProgramInput {
-        context_in: Some(unsafe {
-            std::slice::from_raw_parts_mut(
-                &mut arg as *mut _ as *mut u8,
-                std::mem::size_of_val(&arg),
-            )
-        }),
-        context_out: None,
-        ..Default::default()
-    };
-    let out = skel
-        .progs
-        .test_balance_failed
-        .test_run(input)
-        .context("test_run")?;
-    if out.return_value != 0 {
-        bail!("test_balance_failed returned {}", out.return_value);
-    }
+    super::run_syscall(&skel.progs.test_balance_failed, &mut arg)?;
     Ok(arg.failed)
 }
 

@@ -11,7 +11,7 @@ use std::mem::MaybeUninit;
 
 use anyhow::{bail, Context, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{MapCore, MapFlags, ProgramInput};
+use libbpf_rs::{MapCore, MapFlags};
 
 use crate::learn::features::FeatureVec;
 use crate::learn::model::Model;
@@ -87,19 +87,7 @@ impl<'a> TreeProg<'a> {
             migrate: 0,
             bad: 0,
         };
-        let input = ProgramInput {
-            context_in: Some(unsafe {
-                std::slice::from_raw_parts_mut(
-                    &mut arg as *mut _ as *mut u8,
-                    std::mem::size_of_val(&arg),
-                )
-            }),
-            ..Default::default()
-        };
-        let out = prog.test_run(input).context("BPF_PROG_RUN")?;
-        if out.return_value != 0 {
-            bail!("tree program returned {}", out.return_value as i32);
-        }
+        super::run_syscall(prog, &mut arg)?;
         Ok(RunOut {
             elapsed_ns: arg.elapsed_ns,
             decisions: arg.decisions,
