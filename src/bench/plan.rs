@@ -145,7 +145,9 @@ mod tests {
         let n: Vec<&str> = a.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(n, ["default", "mlsched", "mlsched-ml", "bpfland", "rusty"]);
         assert_eq!(a[0].launch, Launch::Kernel);
-        assert!(matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run", "--stats", "10"]));
+        assert!(
+            matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run", "--stats", "10"])
+        );
         assert!(
             matches!(&a[2].launch, Launch::Program { args, .. } if args == &["run", "--policy", "ml", "--stats", "10"])
         );

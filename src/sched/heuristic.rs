@@ -161,8 +161,8 @@ mod tests {
 
     #[test]
     fn balance_failures_counted_as_load_balance_counts_them() {
-        use c::{scan_seen_SCAN_MOVED as MOVED, scan_seen_SCAN_PINNED as PINNED};
         use c::scan_seen_SCAN_REFUSED as REFUSED;
+        use c::{scan_seen_SCAN_MOVED as MOVED, scan_seen_SCAN_PINNED as PINNED};
         // a refused candidate is a failure of an idle CPU's balance...
         assert_eq!(balance_failed_next(0, REFUSED, 1), 1);
         assert_eq!(balance_failed_next(3, REFUSED | PINNED, 1), 4);

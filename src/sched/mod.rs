@@ -28,7 +28,11 @@ pub fn run_syscall<T>(prog: &libbpf_rs::ProgramMut<'_>, arg: &mut T) -> anyhow::
     };
     let out = prog.test_run(input).context("BPF_PROG_RUN")?;
     if out.return_value != 0 {
-        anyhow::bail!("{} returned {}", prog.name().to_string_lossy(), out.return_value as i32);
+        anyhow::bail!(
+            "{} returned {}",
+            prog.name().to_string_lossy(),
+            out.return_value as i32
+        );
     }
     Ok(())
 }
