@@ -126,6 +126,12 @@ pub enum BenchWhat {
     /// kernel with BPF: the walk alone, over recorded feature vectors, for
     /// the shipped model and a tree of the maximum depth.
     Inference(inference::InferenceOpts),
+    /// Recompute a benchmark folder's summary, CSV, markdown and chart from
+    /// its env.json and runs/*.json, and print the markdown.
+    Report {
+        /// The benchmark's output folder.
+        dir: PathBuf,
+    },
 }
 
 impl BenchOpts {
@@ -159,8 +165,13 @@ impl BenchOpts {
 }
 
 pub fn main(opts: &BenchOpts) -> Result<()> {
-    if let Some(BenchWhat::Inference(o)) = &opts.what {
-        return inference::run(o);
+    match &opts.what {
+        Some(BenchWhat::Inference(o)) => return inference::run(o),
+        Some(BenchWhat::Report { dir }) => {
+            print!("{}", report::rewrite(dir)?);
+            return Ok(());
+        }
+        None => {}
     }
     // The work folder is shared by the host, bench/setup.sh and the guest.
     let mut opts = opts.clone();

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::record::{headline, Better, RunRecord, METRICS};
@@ -217,6 +217,7 @@ pub fn markdown(env: &Environment, arms: &[ArmSummary], runs: &[RunRecord]) -> S
         let _ = writeln!(m, "| {} | {} |", a.arm, cells.join(" | "));
     }
     let avail: Vec<&ArmSummary> = arms.iter().filter(|a| a.unavailable.is_none()).collect();
+    peers_section(&mut m, env, &avail, runs);
     let _ = writeln!(
         m,
         "\n## Figures per scheduler: median (min–max) over the measured rounds\n"
@@ -275,6 +276,84 @@ pub fn markdown(env: &Environment, arms: &[ArmSummary], runs: &[RunRecord]) -> S
         }
     }
     m
+}
+
+/// scx_mlsched's arms against each peer scheduler that ran (bpfland,
+/// rusty, ...): the same paired ratio with the peer in the default's place.
+fn peers_section(m: &mut String, env: &Environment, avail: &[&ArmSummary], runs: &[RunRecord]) {
+    let is_ours = |a: &&&ArmSummary| a.arm.starts_with("mlsched");
+    let ours: Vec<&&ArmSummary> = avail.iter().filter(is_ours).collect();
+    let peers: Vec<&&ArmSummary> = avail
+        .iter()
+        .filter(|a| !is_ours(a) && a.arm != super::plan::BASELINE)
+        .collect();
+    if ours.is_empty() || peers.is_empty() {
+        return;
+    }
+    let heads = headline();
+    let _ = writeln!(
+        m,
+        "\n## scx_mlsched against its peers\n\nThe same paired ratio, with the peer in the \
+         default scheduler's place: scx_mlsched's figure over the peer's in the same round.\n"
+    );
+    let _ = writeln!(
+        m,
+        "| scx_mlsched / peer | {} |",
+        heads
+            .iter()
+            .map(|h| h.label)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(m, "|---{}|", "|---".repeat(heads.len()));
+    for o in &ours {
+        for p in &peers {
+            let cells = super::summary::versus(runs, &o.arm, &p.arm, env.seed);
+            let text: Vec<String> = heads
+                .iter()
+                .zip(&cells)
+                .map(|(h, c)| ratio_text(c, h.better))
+                .collect();
+            let _ = writeln!(m, "| {} / {} | {} |", o.arm, p.arm, text.join(" | "));
+        }
+    }
+}
+
+/// `bench report DIR`: read a benchmark folder's env.json and runs/*.json
+/// again and rewrite its summary, CSV, markdown and chart (after a change
+/// to the report, or for a benchmark that was interrupted).  Arms of
+/// env.json with no recorded run are reported as unavailable.
+pub fn rewrite(dir: &Path) -> Result<String> {
+    let read = |p: &Path| fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+    let env: Environment = serde_json::from_str(&read(&dir.join("env.json"))?)
+        .with_context(|| format!("{}: not a benchmark's env.json", dir.display()))?;
+    let mut runs: Vec<RunRecord> = Vec::new();
+    let runs_dir = dir.join("runs");
+    for e in fs::read_dir(&runs_dir).with_context(|| format!("reading {}", runs_dir.display()))? {
+        let p = e?.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        // r<round>-<arm>.json, not fio's or cyclictest's r<round>-<arm>.<tool>.json
+        match name.strip_suffix(".json") {
+            Some(stem) if stem.starts_with('r') && !stem.contains('.') => runs.push(
+                serde_json::from_str(&read(&p)?).with_context(|| format!("{}", p.display()))?,
+            ),
+            _ => {}
+        }
+    }
+    if runs.is_empty() {
+        bail!("{}: no run records", runs_dir.display());
+    }
+    runs.sort_by_key(|r| (r.round, r.position));
+    let names: Vec<String> = env.schedulers.iter().map(|(n, _)| n.clone()).collect();
+    let unavailable: Vec<(String, String)> = names
+        .iter()
+        .filter(|n| !runs.iter().any(|r| &r.arm == *n))
+        .map(|n| (n.clone(), "no run recorded".to_string()))
+        .collect();
+    let arms =
+        super::summary::summarize(&runs, &names, super::plan::BASELINE, &unavailable, env.seed);
+    write_all(dir, &env, &arms, &runs)?;
+    Ok(markdown(&env, &arms, &runs))
 }
 
 /// The cost of each BPF scheduler's ops.dispatch, from BPF program
@@ -403,6 +482,64 @@ mod tests {
             md.contains("| compile time (s) | 102.0 (101.0–103.0) |"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn peers_are_compared_with_scx_mlsched_and_a_folder_is_reread() {
+        // "mlsched" takes 0.8x the time of the peer "bpfland" in every round.
+        let mut runs = Vec::new();
+        for round in 0..4 {
+            for (arm, wall) in [("default", 100.0), ("mlsched", 80.0), ("bpfland", 100.0)] {
+                let mut r = RunRecord {
+                    arm: arm.into(),
+                    round,
+                    ok: true,
+                    compile_wall_s: wall + round as f64 * 0.1,
+                    ..Default::default()
+                };
+                r.fio.iops = 1000.0;
+                runs.push(r);
+            }
+        }
+        let names: Vec<String> = ["default", "mlsched", "bpfland", "rusty"]
+            .map(String::from)
+            .to_vec();
+        let env = Environment {
+            rounds: 3,
+            seed: 1,
+            schedulers: names.iter().map(|n| (n.clone(), "v".into())).collect(),
+            ..Default::default()
+        };
+        let s = summarize(&runs, &names[..3], "default", &[], 1);
+        let md = markdown(&env, &s, &runs);
+        let row = md
+            .lines()
+            .find(|l| l.starts_with("| mlsched / bpfland |"))
+            .unwrap_or_else(|| panic!("{md}"));
+        assert!(row.contains("0.80 [0.80–0.80] better"), "{row}");
+        assert!(!md.contains("| bpfland / "), "{md}");
+
+        // Written as the benchmark writes it, read back: the same report,
+        // and rusty (in env.json, never run) unavailable.
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("runs")).unwrap();
+        fs::write(
+            dir.path().join("env.json"),
+            serde_json::to_string(&env).unwrap(),
+        )
+        .unwrap();
+        for r in &runs {
+            write_run(&dir.path().join("runs"), r).unwrap();
+        }
+        fs::write(dir.path().join("runs/r1-default.fio.json"), "{}").unwrap();
+        let again = rewrite(dir.path()).unwrap();
+        assert!(again.contains(row), "{again}");
+        assert!(
+            again.contains("| rusty | not available: no run recorded |"),
+            "{again}"
+        );
+        assert!(dir.path().join("summary.md").is_file());
+        assert!(rewrite(&dir.path().join("runs")).is_err());
     }
 
     #[test]

@@ -170,6 +170,15 @@ pub fn summarize(
         .collect()
 }
 
+/// `arm` against `other` instead of the default scheduler: one cell per
+/// entry of METRICS, the same paired ratio (arm over other, per round).
+pub fn versus(runs: &[RunRecord], arm: &str, other: &str, seed: u64) -> Vec<Cell> {
+    METRICS
+        .iter()
+        .map(|m| cell(runs, arm, other, m, seed))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
