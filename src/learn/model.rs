@@ -90,6 +90,9 @@ pub struct ModelMetrics {
     pub cv_accuracy_mean: Option<f64>,
     pub cv_accuracy_std: Option<f64>,
     pub holdout: Vec<(String, Metrics)>,
+    /// Cross-validation accuracy at each depth up to the tree's --max-depth.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cv_depth_curve: Vec<(usize, f64)>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -1,7 +1,15 @@
 //! `scx_mlsched train`: fit a linfa-trees decision tree to collected
-//! can_migrate_task() decisions, evaluate it (stratified train/test split,
-//! stratified k-fold cross-validation, optional hold-out datasets from other
-//! workloads) and export it as a model file (src/model.rs).
+//! can_migrate_task() decisions, evaluate it and export it as a model file
+//! (src/model.rs).
+//!
+//! Cross-validation is by time block, not by random rows: consecutive rows
+//! of one balance pass are near-duplicates, so random folds put copies of a
+//! test row in training and flatter the tree.  Its k folds are k consecutive
+//! blocks of each dataset (rows are in collection order), and it runs at
+//! every depth up to `--max-depth`, reporting the smallest depth at the
+//! best accuracy.  The test split is still stratified random (it is what
+//! the shipped model was trained with, and the model test retrains it
+//! exactly); hold-out datasets of other workloads are scored too.
 
 use std::path::PathBuf;
 
@@ -48,30 +56,40 @@ pub struct TrainOpts {
     /// Share of rows kept out of training for the test split.
     #[arg(long, default_value_t = 0.2)]
     pub test_fraction: f64,
-    /// Folds of cross-validation (0 or 1: none).
+    /// Folds of cross-validation, consecutive time blocks of every dataset,
+    /// run at every depth up to --max-depth (0 or 1: none).
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
-    /// Seed of the split and folds.
+    /// Seed of the stratified test split.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+/// Offsets of each dataset's rows in the concatenated rows.
+fn offsets(lens: &[usize]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    lens.iter().scan(0, |off, &len| {
+        let o = *off;
+        *off += len;
+        Some((o, len))
+    })
+}
+
+/// k folds of consecutive rows: fold f holds the f-th k-th of every dataset
+/// (of lengths `lens`, concatenated in that order), so every fold covers
+/// every workload and no fold shares a stretch of time with another.
+pub fn time_block_folds(lens: &[usize], k: usize) -> Vec<Vec<usize>> {
+    let mut folds = vec![Vec::new(); k];
+    for (off, len) in offsets(lens) {
+        for i in 0..len {
+            folds[i * k / len].push(off + i);
+        }
+    }
+    folds
 }
 
 /// Deterministic Fisher-Yates shuffle: same seed, same split everywhere.
 fn shuffle(v: &mut [usize], seed: u64) {
     XorShift64Star::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)).shuffle(v);
-}
-
-/// Stratified assignment of row indices to `k` folds.
-pub fn stratified_folds(y: &[bool], k: usize, seed: u64) -> Vec<Vec<usize>> {
-    let mut folds = vec![Vec::new(); k];
-    for class in [false, true] {
-        let mut idx: Vec<usize> = (0..y.len()).filter(|i| y[*i] == class).collect();
-        shuffle(&mut idx, seed ^ class as u64);
-        for (n, i) in idx.into_iter().enumerate() {
-            folds[n % k].push(i);
-        }
-    }
-    folds
 }
 
 /// Stratified split: (train, test) indices with about `frac` of each class in test.
@@ -165,8 +183,38 @@ pub fn load_all(paths: &[PathBuf]) -> Result<(Vec<FeatureVec>, Vec<bool>, Vec<Da
     Ok((x, y, sets))
 }
 
+/// Accuracies at two depths that differ by less than this are equal: one
+/// row in a thousand.
+const DEPTH_TOLERANCE: f64 = 0.001;
+
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    let var = v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / v.len() as f64;
+    (mean, var.sqrt())
+}
+
+/// Accuracy on each fold of a tree fitted on the other folds.
+fn cv_accuracies(
+    x: &[FeatureVec],
+    y: &[bool],
+    folds: &[Vec<usize>],
+    o: &TrainOpts,
+) -> Result<Vec<f64>> {
+    (0..folds.len())
+        .map(|k| {
+            let train: Vec<usize> = folds
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != k)
+                .flat_map(|(_, f)| f.iter().copied())
+                .collect();
+            Ok(evaluate(&fit(x, y, &train, o)?, x, y, &folds[k]).accuracy)
+        })
+        .collect()
+}
+
 pub fn run(o: &TrainOpts) -> Result<Model> {
-    let (x, y, _) = load_all(&o.datasets)?;
+    let (x, y, sets) = load_all(&o.datasets)?;
     let pos = y.iter().filter(|l| **l).count();
     if pos == 0 || pos == y.len() {
         bail!(
@@ -179,30 +227,47 @@ pub fn run(o: &TrainOpts) -> Result<Model> {
         bail!("--test-fraction must be in [0, 1)");
     }
 
+    let lens: Vec<usize> = sets.iter().map(Dataset::len).collect();
     let mut metrics = ModelMetrics::default();
     if o.folds > 1 {
-        let folds = stratified_folds(&y, o.folds, o.seed);
-        let mut accs = Vec::new();
-        for k in 0..o.folds {
-            let train: Vec<usize> = folds
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != k)
-                .flat_map(|(_, f)| f.clone())
-                .collect();
-            let tree = fit(&x, &y, &train, o)?;
-            accs.push(evaluate(&tree, &x, &y, &folds[k]).accuracy);
-        }
-        let mean = accs.iter().sum::<f64>() / accs.len() as f64;
-        let var = accs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / accs.len() as f64;
+        let folds = time_block_folds(&lens, o.folds);
         println!(
-            "{}-fold cross-validation accuracy: {:.4} ± {:.4}",
-            o.folds,
-            mean,
-            var.sqrt()
+            "{}-fold cross-validation by time block, accuracy against depth:",
+            o.folds
         );
-        metrics.cv_accuracy_mean = Some(mean);
-        metrics.cv_accuracy_std = Some(var.sqrt());
+        let mut curve = Vec::new();
+        for depth in 1..=o.max_depth {
+            let accs = cv_accuracies(
+                &x,
+                &y,
+                &folds,
+                &TrainOpts {
+                    max_depth: depth,
+                    ..o.clone()
+                },
+            )?;
+            let (mean, sd) = mean_sd(&accs);
+            println!("  depth {depth:2}: {mean:.4} ± {sd:.4}");
+            curve.push((depth as usize, mean));
+            if depth == o.max_depth {
+                metrics.cv_accuracy_mean = Some(mean);
+                metrics.cv_accuracy_std = Some(sd);
+            }
+        }
+        let best = curve.iter().map(|c| c.1).fold(f64::MIN, f64::max);
+        let smallest = curve
+            .iter()
+            .find(|c| c.1 >= best - DEPTH_TOLERANCE)
+            .map_or(0, |c| c.0);
+        println!(
+            "smallest depth within {DEPTH_TOLERANCE} of the best accuracy ({best:.4}): {smallest}{}",
+            if smallest < o.max_depth as usize {
+                format!(" (--max-depth {smallest} gives a smaller tree at that accuracy)")
+            } else {
+                String::new()
+            }
+        );
+        metrics.cv_depth_curve = curve;
     }
 
     let (train, test) = stratified_split(&y, o.test_fraction, o.seed);
@@ -356,7 +421,7 @@ mod tests {
     }
 
     #[test]
-    fn splits_are_stratified_and_disjoint() {
+    fn split_is_stratified_and_folds_are_time_blocks() {
         let y: Vec<bool> = (0..100).map(|i| i % 10 == 0).collect();
         let (train, test) = stratified_split(&y, 0.2, 5);
         assert_eq!(train.len() + test.len(), 100);
@@ -364,10 +429,39 @@ mod tests {
         let mut all: Vec<usize> = train.iter().chain(&test).copied().collect();
         all.sort();
         assert_eq!(all, (0..100).collect::<Vec<_>>());
-        let folds = stratified_folds(&y, 5, 5);
-        assert!(folds
-            .iter()
-            .all(|f| f.iter().filter(|i| y[**i]).count() == 2));
+        // Two datasets of 10 and 20 rows, 5 folds: fold f holds rows
+        // 2f..2f+2 of the first and 4f..4f+4 of the second, in order.
+        let folds = time_block_folds(&[10, 20], 5);
+        for (f, fold) in folds.iter().enumerate() {
+            let want: Vec<usize> = (2 * f..2 * f + 2)
+                .chain(10 + 4 * f..10 + 4 * f + 4)
+                .collect();
+            assert_eq!(fold, &want, "fold {f}");
+        }
+    }
+
+    #[test]
+    fn depth_curve_is_recorded_and_reaches_the_rule() {
+        // The kernel rule needs depth 5 on the selftest vectors; the curve
+        // must show the accuracy growing to 1 and be stored in the model.
+        let dir = tempfile::tempdir().unwrap();
+        let (x, y) = fixture(2000, 11);
+        let data = write(dir.path(), "d.csv", &x, &y);
+        let mut o = opts(dir.path().join("m.json"), vec![data]);
+        o.folds = 4;
+        o.max_depth = 8;
+        let m = run(&o).unwrap();
+        let curve = &m.metrics.cv_depth_curve;
+        assert_eq!(
+            curve.iter().map(|c| c.0).collect::<Vec<_>>(),
+            (1..=8).collect::<Vec<_>>()
+        );
+        assert!(
+            curve[0].1 < 1.0,
+            "depth 1 cannot express the rule: {curve:?}"
+        );
+        assert!(curve[7].1 > 0.999, "{curve:?}");
+        assert_eq!(m.metrics.cv_accuracy_mean, Some(curve[7].1));
     }
 
     proptest! {
