@@ -155,6 +155,14 @@ fn spread_text(c: &Cell) -> String {
     }
 }
 
+/// The header of a table of ratios: `first` then one column per headline metric.
+fn ratio_table_head(m: &mut String, first: &str) {
+    let heads = headline();
+    let labels: Vec<&str> = heads.iter().map(|h| h.label).collect();
+    let _ = writeln!(m, "| {first} | {} |", labels.join(" | "));
+    let _ = writeln!(m, "|---{}|", "|---".repeat(heads.len()));
+}
+
 pub fn markdown(env: &Environment, arms: &[ArmSummary], runs: &[RunRecord]) -> String {
     let mut m = String::new();
     let measured_rounds = env.rounds;
@@ -192,16 +200,7 @@ pub fn markdown(env: &Environment, arms: &[ArmSummary], runs: &[RunRecord]) -> S
     );
     let _ = writeln!(m, "## Against the default scheduler\n");
     let heads = headline();
-    let _ = writeln!(
-        m,
-        "| scheduler | {} |",
-        heads
-            .iter()
-            .map(|h| h.label)
-            .collect::<Vec<_>>()
-            .join(" | ")
-    );
-    let _ = writeln!(m, "|---{}|", "|---".repeat(heads.len()));
+    ratio_table_head(&mut m, "scheduler");
     for a in arms.iter().filter(|a| a.arm != super::plan::BASELINE) {
         let cells = match &a.unavailable {
             Some(why) => vec![format!("not available: {why}"); 1]
@@ -296,16 +295,7 @@ fn peers_section(m: &mut String, env: &Environment, avail: &[&ArmSummary], runs:
         "\n## scx_mlsched against its peers\n\nThe same paired ratio, with the peer in the \
          default scheduler's place: scx_mlsched's figure over the peer's in the same round.\n"
     );
-    let _ = writeln!(
-        m,
-        "| scx_mlsched / peer | {} |",
-        heads
-            .iter()
-            .map(|h| h.label)
-            .collect::<Vec<_>>()
-            .join(" | ")
-    );
-    let _ = writeln!(m, "|---{}|", "|---".repeat(heads.len()));
+    ratio_table_head(m, "scx_mlsched / peer");
     for o in &ours {
         for p in &peers {
             let cells = super::summary::versus(runs, &o.arm, &p.arm, env.seed);
