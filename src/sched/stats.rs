@@ -253,10 +253,9 @@ impl Metrics {
 
     /// Mean wait of queued wakeups until they ran, "-" without any.
     pub fn mean_wake_wait(&self) -> String {
-        if self.wake_waits == 0 {
-            "-".to_string()
-        } else {
-            format!("{} us", self.wake_wait_ns / self.wake_waits / 1000)
+        match self.wake_wait_ns.checked_div(self.wake_waits) {
+            Some(ns) => format!("{} us", ns / 1000),
+            None => "-".to_string(),
         }
     }
 }

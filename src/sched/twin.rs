@@ -62,7 +62,7 @@ impl Twin {
         } else {
             self.counts.disagree += 1;
             let n = self.counts.disagree;
-            if n <= LOG_FIRST || n % 1000 == 0 {
+            if n <= LOG_FIRST || n.is_multiple_of(1000) {
                 warn!(
                     "twin: BPF tree said {} but linfa says {} (generation {}, CPU {} -> {}, disagreement #{n}): {}",
                     verdict(s.tree != 0),
