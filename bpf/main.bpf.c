@@ -523,15 +523,20 @@ static bool kick_idle_cpu(const struct cpumask *allowed)
  * A task woke up and is queued behind @cpu's running task.  The fair
  * class's wakeup preemption, in vtime: the wakee preempts when its vtime
  * is more than half a slice behind the running task's (with the run so
- * far), and that task has run at least PREEMPT_MIN_NS, or took the CPU
- * when the wakee (which last stopped at @last_stop, on this CPU) blocked:
- * the decision is made once, here, and an I/O task whose completion comes
- * within PREEMPT_MIN_NS would otherwise wait out the rest of a compile
- * job's slice after nearly every I/O.
+ * far), and that task has run at least PREEMPT_MIN_NS.  Without it an I/O
+ * task waits out the running task's whole slice after each completion.
+ *
+ * The minimum run is kept for every task.  Waiving it when the running
+ * task took the CPU as the wakee blocked (so that a completion within
+ * PREEMPT_MIN_NS does not wait out a slice) let two ping-ponging tasks
+ * preempt a third within microseconds, again and again: a nice-19
+ * khugepaged preempted inside an RCU read-side section made no progress
+ * for 21 s, and the kernel ejected the scheduler for an RCU stall
+ * (tests/vm/sustained.sh, under emulation).
  */
 #define PREEMPT_MIN_NS	(250LL * 1000)
 
-static void wakeup_preempt(s32 cpu, u64 vtime, u64 last_stop)
+static void wakeup_preempt(s32 cpu, u64 vtime)
 {
 	struct cpu_run *cr = cpu_run_of(cpu);
 	u64 now = scx_bpf_now(), curr;
@@ -545,7 +550,7 @@ static void wakeup_preempt(s32 cpu, u64 vtime, u64 last_stop)
 	ran = (s64)(now - cr->started);
 	if (ran < 0)
 		ran = 0;
-	if (ran < PREEMPT_MIN_NS && !(last_stop && !time_before(cr->started, last_stop)))
+	if (ran < PREEMPT_MIN_NS)
 		return;
 	curr = cr->vtime + vtime_delta(cr->weight, ran);
 	if (!time_before(vtime + slice_ns / 2, curr))
@@ -578,14 +583,14 @@ void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 	if (p->nr_cpus_allowed == 1 || is_migration_disabled(p) || (wakeup && is_hot(p, now))) {
 		scx_bpf_dsq_insert_vtime(p, cpu, slice_ns, vtime, enq_flags);
 		if (wakeup)
-			wakeup_preempt(cpu, vtime, tctx ? tctx->last_stop : 0);
+			wakeup_preempt(cpu, vtime);
 		else
 			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 		return;
 	}
 	scx_bpf_dsq_insert_vtime(p, llc_dsq(cpu), slice_ns, vtime, enq_flags);
 	if (!kick_idle_cpu(p->cpus_ptr) && wakeup)
-		wakeup_preempt(cpu, vtime, tctx ? tctx->last_stop : 0);
+		wakeup_preempt(cpu, vtime);
 }
 
 /*
