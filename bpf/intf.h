@@ -84,6 +84,8 @@ enum stat_idx {
 	STAT_STEAL_NOPID,	/* steal candidates bpf_task_from_pid() did not find */
 	STAT_WAKE_WAIT_NS,	/* sum of queued wakeups' waits until they ran (ns) */
 	STAT_WAKE_WAITS,	/* ... the number of such wakeups */
+	STAT_RECORDS,		/* decisions sent to `run --record` */
+	STAT_RECORDS_DROPPED,	/* ... that its ring buffer could not take */
 	STAT_MIG_BASE,		/* + enum mig_verdict: can_migrate() results */
 	NR_MLSCHED_STATS = STAT_MIG_BASE + NR_MIG_VERDICTS,
 };
@@ -135,6 +137,29 @@ struct mig_sample {
 	s32 heuristic;		/* can_migrate_decide()'s enum mig_verdict */
 	s32 acted;		/* the verdict acted on (enum mig_verdict) */
 	u32 policy;		/* enum mlsched_policy */
+};
+
+/*
+ * Where a migration decision was made: the `point` column of a dataset
+ * (src/learn/dataset.rs).  The kernel's balancer decides in load_balance()
+ * (busy, idle or newly idle: the idle_type feature) and in active
+ * balancing; this scheduler decides only when an idle CPU steals.
+ */
+enum mig_point {
+	POINT_KERNEL_BALANCE	= 0,	/* collector: load_balance() */
+	POINT_KERNEL_ACTIVE	= 1,	/* collector: active balancing (LBF_ACTIVE_LB) */
+	POINT_STEAL_CPU_DSQ	= 2,	/* scheduler: steal from another CPU's DSQ */
+	POINT_STEAL_LLC_DSQ	= 3,	/* scheduler: steal from another LLC's shared DSQ */
+	NR_MIG_POINTS,
+};
+
+/* A decision `run --record` writes to its serving dataset. */
+struct mig_record {
+	struct mig_features in;
+	s32 src;
+	s32 dst;
+	s32 verdict;		/* the verdict acted on (enum mig_verdict) */
+	u32 point;		/* enum mig_point */
 };
 
 /* Argument of the SEC("syscall") program that tests can_migrate_decide(). */

@@ -61,6 +61,7 @@ const volatile s32 llc_node[MAX_LLCS];
 /* Migration policy and the model's freshness (see can_migrate()). */
 const volatile u32 policy = POLICY_HEURISTIC;
 const volatile u64 sample_every = 64;	/* per CPU; 0: no samples */
+const volatile u64 record_every = 0;	/* per CPU; 0: `run` does not --record */
 const volatile u64 feed_timeout_ns = 1000ULL * 1000 * 1000;
 
 /* Written by userspace while running (src/sched/model_map.rs, scheduler.rs). */
@@ -97,6 +98,7 @@ struct {
 struct cpu_ctx {
 	u64 nr_balance_failed;	/* failed balances, counted as the kernel does (see steal()) */
 	u64 nr_tree_walks;	/* for sampling every sample_every-th walk */
+	u64 nr_decisions;	/* for recording every record_every-th decision */
 };
 
 /*
@@ -130,6 +132,12 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } samples SEC(".maps");
+
+/* Decisions of any policy, for `run --record` (a serving dataset). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1024 * 1024);
+} records SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -360,6 +368,32 @@ static void sample_decision(const struct mig_features *in, u64 generation,
 }
 
 /*
+ * Send every record_every-th decision of this CPU to `run --record`: the
+ * vector as the gate saw it, the verdict acted on, where it was made.
+ */
+static void record_decision(const struct mig_features *in, s32 src, s32 dst,
+			    s32 verdict, u32 point)
+{
+	struct cpu_ctx *cctx = this_cpu_ctx();
+	struct mig_record *r;
+
+	if (!record_every || !cctx || ++cctx->nr_decisions % record_every)
+		return;
+	r = bpf_ringbuf_reserve(&records, sizeof(*r), 0);
+	if (!r) {
+		stat_inc(STAT_RECORDS_DROPPED);
+		return;
+	}
+	__builtin_memcpy(&r->in, in, sizeof(*in));
+	r->src = src;
+	r->dst = dst;
+	r->verdict = verdict;
+	r->point = point;
+	bpf_ringbuf_submit(r, 0);
+	stat_inc(STAT_RECORDS);
+}
+
+/*
  * The ml and shadow policies on a filled vector: returns the verdict to act
  * on.  Global (noinline): the verifier checks it once, on its own.
  */
@@ -402,7 +436,8 @@ __noinline int ml_gate(const struct mig_features *in, s32 heuristic, s32 src, s3
  *   shadow:    acts like heuristic; the tree walks beside it, for the stats
  *              and the twin.
  */
-__noinline int can_migrate(struct task_struct *p __arg_trusted, s32 src, s32 dst, s64 idle_type)
+__noinline int can_migrate(struct task_struct *p __arg_trusted, s32 src, s32 dst, s64 idle_type,
+			   u32 point)
 {
 	struct mig_features in = {};
 	s32 verdict;
@@ -414,6 +449,7 @@ __noinline int can_migrate(struct task_struct *p __arg_trusted, s32 src, s32 dst
 	if (policy != POLICY_HEURISTIC)
 		verdict = ml_gate(&in, verdict, src, dst);
 	stat_inc(STAT_MIG_BASE + verdict);
+	record_decision(&in, src, dst, verdict, point);
 	return verdict;
 }
 
@@ -637,7 +673,8 @@ __noinline int steal_from(u64 dsq, s32 cpu, s64 idle_type, u32 budget)
 			stat_inc(STAT_STEAL_NOPID);
 			continue;
 		}
-		verdict = can_migrate(p, scx_bpf_task_cpu(p), cpu, idle_type);
+		verdict = can_migrate(p, scx_bpf_task_cpu(p), cpu, idle_type,
+				      dsq >= LLC_DSQ_BASE ? POINT_STEAL_LLC_DSQ : POINT_STEAL_CPU_DSQ);
 		if (!verdict_allows(verdict)) {
 			seen |= verdict_pinned(verdict) ? SCAN_PINNED : SCAN_REFUSED;
 			bpf_task_release(p);

@@ -134,6 +134,21 @@ pub struct RunOpts {
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub sample_every: u64,
 
+    /// Record the scheduler's own decisions (any policy) into this serving
+    /// dataset: features, the verdict acted on (label), the decision point
+    /// and the CPU pair. `scx_mlsched skew` compares it with training data.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
+    /// With --record: record every Nth decision of each CPU.
+    #[arg(long, default_value_t = 1, value_name = "N", requires = "record", value_parser = clap::value_parser!(u64).range(1..))]
+    pub record_every: u64,
+
+    /// With --record: stop writing after this many rows (later decisions
+    /// are counted in the file's trailer, not written).
+    #[arg(long, default_value_t = 200_000, value_name = "ROWS", requires = "record")]
+    pub record_max: u64,
+
     /// Fall back to the heuristic when userspace's heartbeat (every 100-150
     /// ms) is older than this (userspace hung: the features it feeds and
     /// the twin are stale).

@@ -21,6 +21,7 @@ use log::{info, warn};
 
 use cli::{Cli, Command, RunOpts};
 use learn::{collect, inspect, train};
+use sched::record::Recorder;
 use sched::{preflight, scheduler, selftest, stats};
 
 fn init_logging(verbose: u8) -> Result<()> {
@@ -80,16 +81,31 @@ fn cmd_run(opts: &RunOpts) -> Result<()> {
     let reload = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
         .context("installing the SIGHUP handler")?;
+    // Created before anything is loaded (an unwritable path fails `run`
+    // with the system unchanged), kept across restarts, closed at the end,
+    // also when the scheduler was ejected.
+    let mut recorder = opts
+        .record
+        .as_deref()
+        .map(|path| Recorder::for_run(path, opts))
+        .transpose()?;
     let mut open_object = MaybeUninit::uninit();
-    loop {
-        let mut sched = scheduler::Scheduler::init(opts, &mut open_object)?;
-        let uei = sched.run(shutdown.clone(), reload.clone())?;
-        if !uei.should_restart() {
-            break;
+    let res = loop {
+        let mut sched = scheduler::Scheduler::init(opts, &mut open_object, recorder.take())?;
+        let res = sched.run(shutdown.clone(), reload.clone());
+        recorder = sched.take_recorder();
+        match res {
+            Ok(uei) if uei.should_restart() => {
+                info!("the kernel asked for a restart; re-initialising")
+            }
+            Ok(_) => break Ok(()),
+            Err(e) => break Err(e),
         }
-        info!("the kernel asked for a restart; re-initialising");
+    };
+    if let Some(r) = recorder {
+        r.finish()?;
     }
-    Ok(())
+    res
 }
 
 /// Errors end as one line (the anyhow chain), never a backtrace.  The exit

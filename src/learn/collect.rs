@@ -124,22 +124,13 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
     skel.attach()
         .with_context(|| format!("attaching kprobes to {TRACED_FN} (is CONFIG_KPROBES set?)"))?;
 
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    let [kernel, host] = dataset::host_meta();
     let mut writer = dataset::Writer::create(
         &o.out,
         &[
             ("workload", o.workload.clone()),
-            ("kernel", release),
-            (
-                "host",
-                std::fs::read_to_string("/proc/sys/kernel/hostname")
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string(),
-            ),
+            kernel,
+            host,
             ("cpus", topo.all_cpus.len().to_string()),
             ("nodes", topo.nodes.len().to_string()),
             ("migration_cost_ns", migration_cost_ns().to_string()),

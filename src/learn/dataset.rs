@@ -7,6 +7,11 @@
 //! can_migrate_task() call, all integers, label 0 or 1.  Reading refuses
 //! a wrong schema, a wrong header, missing/extra columns and non-integer
 //! values with the file and line.
+//!
+//! A serving dataset (`run --record`) has three more columns after `label`:
+//! `point` (enum mig_point of bpf/intf.h: where the decision was made),
+//! `src_cpu` and `dst_cpu`.  Its label is the verdict the scheduler acted
+//! on.  Everything that reads datasets reads both kinds.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -16,11 +21,34 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::learn::features::{FeatureVec, NR_FEATURES, SCHEMA};
+use crate::sched::bpf_intf as c;
 
 pub const MAGIC: &str = "scx_mlsched dataset v1";
 pub const LABEL: &str = "label";
 /// Larger feature values lose precision as f64 in the trainer.
 pub const MAX_ABS_VALUE: u64 = 1 << 53;
+/// The columns after `label` of a serving dataset.
+pub const CONTEXT: [&str; 3] = ["point", "src_cpu", "dst_cpu"];
+
+/// Where one decision was made (the CONTEXT columns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowCtx {
+    /// enum mig_point
+    pub point: i64,
+    pub src: i64,
+    pub dst: i64,
+}
+
+/// The name of a decision point (enum mig_point), "?" for another value.
+pub fn point_name(point: i64) -> &'static str {
+    match u32::try_from(point) {
+        Ok(c::mig_point_POINT_KERNEL_BALANCE) => "kernel_balance",
+        Ok(c::mig_point_POINT_KERNEL_ACTIVE) => "kernel_active",
+        Ok(c::mig_point_POINT_STEAL_CPU_DSQ) => "steal_cpu_dsq",
+        Ok(c::mig_point_POINT_STEAL_LLC_DSQ) => "steal_llc_dsq",
+        _ => "?",
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -28,6 +56,8 @@ pub struct Dataset {
     pub meta: BTreeMap<String, String>,
     pub x: Vec<FeatureVec>,
     pub y: Vec<bool>,
+    /// One per row in a serving dataset; empty in a collected one.
+    pub ctx: Vec<RowCtx>,
 }
 
 impl Dataset {
@@ -44,6 +74,20 @@ impl Dataset {
     }
 }
 
+/// Where a dataset was made: `kernel` (release) and `host`, for its header.
+pub fn host_meta() -> [(&'static str, String); 2] {
+    let read = |f: &str| {
+        std::fs::read_to_string(f)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    [
+        ("kernel", read("/proc/sys/kernel/osrelease")),
+        ("host", read("/proc/sys/kernel/hostname")),
+    ]
+}
+
 /// The header row this build writes and expects.
 pub fn header() -> Vec<String> {
     SCHEMA
@@ -53,14 +97,34 @@ pub fn header() -> Vec<String> {
         .collect()
 }
 
+/// The header row of a serving dataset.
+pub fn serving_header() -> Vec<String> {
+    header()
+        .into_iter()
+        .chain(CONTEXT.iter().map(|c| c.to_string()))
+        .collect()
+}
+
 pub struct Writer {
     out: csv::Writer<File>,
     file: PathBuf,
     rows: u64,
+    serving: bool,
 }
 
 impl Writer {
+    /// A collected dataset: features and label.
     pub fn create(path: &Path, meta: &[(&str, String)]) -> Result<Self> {
+        Self::open(path, meta, false)
+    }
+
+    /// A serving dataset: features, label and the CONTEXT columns
+    /// (write rows with [`Writer::write_ctx`]).
+    pub fn create_serving(path: &Path, meta: &[(&str, String)]) -> Result<Self> {
+        Self::open(path, meta, true)
+    }
+
+    fn open(path: &Path, meta: &[(&str, String)], serving: bool) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -71,19 +135,39 @@ impl Writer {
             writeln!(f, "# {k}: {}", v.replace('\n', " "))?;
         }
         let mut out = csv::Writer::from_writer(f);
-        out.write_record(header())?;
+        out.write_record(if serving {
+            serving_header()
+        } else {
+            header()
+        })?;
         Ok(Self {
             out,
             file: path.to_path_buf(),
             rows: 0,
+            serving,
         })
     }
 
     pub fn write(&mut self, x: &FeatureVec, label: bool) -> Result<()> {
+        if self.serving {
+            bail!("{}: a serving dataset's row needs its context", self.file.display());
+        }
+        self.row(x, label, &[])
+    }
+
+    pub fn write_ctx(&mut self, x: &FeatureVec, label: bool, ctx: RowCtx) -> Result<()> {
+        if !self.serving {
+            bail!("{}: a collected dataset has no context columns", self.file.display());
+        }
+        self.row(x, label, &[ctx.point, ctx.src, ctx.dst])
+    }
+
+    fn row(&mut self, x: &FeatureVec, label: bool, extra: &[i64]) -> Result<()> {
         self.out.write_record(
             x.iter()
                 .map(|v| v.to_string())
-                .chain([(label as u8).to_string()]),
+                .chain([(label as u8).to_string()])
+                .chain(extra.iter().map(|v| v.to_string())),
         )?;
         self.rows += 1;
         Ok(())
@@ -162,31 +246,35 @@ pub fn parse(path: &Path, text: &str) -> Result<Dataset> {
         .flexible(true)
         .from_reader(text.as_bytes());
     let mut records = rdr.records();
-    let want = header();
     let head = match records.next() {
         None => bail!("{p}: no header row"),
         Some(r) => r.with_context(|| format!("{p}: unreadable header"))?,
     };
-    if head.iter().collect::<Vec<_>>() != want {
+    let head_line = line_of(&head);
+    let head: Vec<&str> = head.iter().collect();
+    let want = if head == serving_header() {
+        serving_header()
+    } else if head == header() {
+        header()
+    } else {
         bail!(
-            "{p}:{}: header does not match the schema: expected {}",
-            line_of(&head),
-            want.join(",")
+            "{p}:{}: header does not match the schema: expected {} (and, in a serving dataset, {})",
+            head_line,
+            header().join(","),
+            CONTEXT.join(",")
         );
-    }
+    };
+    let serving = want.len() > NR_FEATURES + 1;
 
-    let (mut x, mut y) = (Vec::new(), Vec::new());
+    let (mut x, mut y, mut ctx) = (Vec::new(), Vec::new(), Vec::new());
     for rec in records {
         let rec = rec.with_context(|| format!("{p}: unreadable row"))?;
         let line = line_of(&rec);
-        if rec.len() != NR_FEATURES + 1 {
-            bail!(
-                "{p}:{line}: {} columns, expected {}",
-                rec.len(),
-                NR_FEATURES + 1
-            );
+        if rec.len() != want.len() {
+            bail!("{p}:{line}: {} columns, expected {}", rec.len(), want.len());
         }
         let mut v = [0i64; NR_FEATURES];
+        let mut extra = [0i64; CONTEXT.len()];
         for (i, field) in rec.iter().enumerate() {
             let val: i64 = field.trim().parse().map_err(|_| {
                 if field.trim().is_empty() {
@@ -200,6 +288,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Dataset> {
                     bail!("{p}:{line}: {} = {val} is outside ±2^53, which the trainer cannot represent exactly", want[i]);
                 }
                 v[i] = val;
+            } else if i > NR_FEATURES {
+                extra[i - NR_FEATURES - 1] = val;
             } else if val == 0 || val == 1 {
                 y.push(val == 1);
             } else {
@@ -207,6 +297,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Dataset> {
             }
         }
         x.push(v);
+        if serving {
+            ctx.push(RowCtx {
+                point: extra[0],
+                src: extra[1],
+                dst: extra[2],
+            });
+        }
     }
     if y.is_empty() {
         bail!("{p}: no rows");
@@ -216,6 +313,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Dataset> {
         meta,
         x,
         y,
+        ctx,
     })
 }
 
@@ -258,6 +356,44 @@ mod tests {
         assert_eq!(ds.workload(), "unit");
         assert_eq!(ds.meta["rows"], "2");
         assert_eq!(ds.meta["dropped"], "0");
+    }
+
+    /// A serving dataset's context columns come back; a collected
+    /// dataset has none; each writer refuses the other kind of row.
+    #[test]
+    fn serving_round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("s.csv");
+        let mut w = Writer::create_serving(&path, &[("workload", "unit".into())]).unwrap();
+        let ctx = RowCtx {
+            point: c::mig_point_POINT_STEAL_LLC_DSQ as i64,
+            src: 3,
+            dst: 1,
+        };
+        w.write_ctx(&[2; NR_FEATURES], true, ctx).unwrap();
+        assert!(w.write(&[2; NR_FEATURES], true).is_err());
+        w.finish(&[]).unwrap();
+        let ds = read(&path).unwrap();
+        assert_eq!(ds.ctx, vec![ctx]);
+        assert_eq!(ds.y, vec![true]);
+        assert_eq!(point_name(ds.ctx[0].point), "steal_llc_dsq");
+        assert_eq!(point_name(99), "?");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(&format!("label,{}", CONTEXT.join(","))));
+
+        let (_d2, collected) = sample(&[([0; NR_FEATURES], false)]);
+        assert!(read(&collected).unwrap().ctx.is_empty());
+        let mut w = Writer::create(&d.path().join("c.csv"), &[]).unwrap();
+        assert!(w.write_ctx(&[0; NR_FEATURES], false, ctx).is_err());
+        // A serving header with a row that lacks the context: refused.
+        let bad = format!(
+            "# {MAGIC}\n# schema: {}\n{}\n{}\n",
+            SCHEMA.hash_hex(),
+            serving_header().join(","),
+            vec!["0"; NR_FEATURES + 1].join(",")
+        );
+        let e = err(&bad);
+        assert!(e.contains("d.csv:4:") && e.contains("columns"), "{e}");
     }
 
     use proptest::prelude::*;

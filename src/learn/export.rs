@@ -4,7 +4,8 @@
 //! `scx_mlsched export DATASET --parquet OUT` writes one row per decision:
 //! the features (Int64, schema order), `label` (Boolean), and the columns
 //! `schema`, `workload`, `kernel` and `host`, so that nothing is lost when
-//! files from many hosts are concatenated.  The dataset's own metadata
+//! files from many hosts are concatenated; a serving dataset (`run
+//! --record`) adds its `point`, `src_cpu` and `dst_cpu` columns.  The dataset's own metadata
 //! (`# key: value` lines of the CSV) goes into Parquet key-value metadata
 //! as `scx_mlsched.KEY`.  `read_parquet` (used by `dataset::read`, so by
 //! `train`) reads features by name, ignores extra columns, and refuses any
@@ -88,7 +89,7 @@ mod imp {
     use parquet::file::properties::WriterProperties;
 
     use super::{META_PREFIX, SOURCE_COLUMNS};
-    use crate::learn::dataset::{Dataset, LABEL, MAX_ABS_VALUE};
+    use crate::learn::dataset::{Dataset, RowCtx, CONTEXT, LABEL, MAX_ABS_VALUE};
     use crate::learn::features::{NR_FEATURES, SCHEMA};
 
     pub fn write_parquet(ds: &Dataset, out: &Path) -> Result<()> {
@@ -102,6 +103,10 @@ mod imp {
                 .iter()
                 .map(|c| Field::new(*c, DataType::Utf8, false)),
         );
+        // A serving dataset's context columns, as Int64.
+        if !ds.ctx.is_empty() {
+            fields.extend(CONTEXT.iter().map(|c| Field::new(*c, DataType::Int64, false)));
+        }
         let schema = Arc::new(Schema::new(fields));
 
         let mut cols: Vec<ArrayRef> = (0..NR_FEATURES)
@@ -113,6 +118,12 @@ mod imp {
             cols.push(Arc::new(StringArray::from_iter_values(
                 std::iter::repeat_n(v, ds.len()),
             )));
+        }
+        if !ds.ctx.is_empty() {
+            let col = |f: fn(&RowCtx) -> i64| {
+                Arc::new(Int64Array::from_iter_values(ds.ctx.iter().map(f))) as ArrayRef
+            };
+            cols.extend([col(|c| c.point), col(|c| c.src), col(|c| c.dst)]);
         }
         let batch = RecordBatch::try_new(schema.clone(), cols)?;
         let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
@@ -164,7 +175,7 @@ mod imp {
             })
             .collect();
         let want = SCHEMA.hash_hex();
-        let (mut x, mut y) = (Vec::new(), Vec::new());
+        let (mut x, mut y, mut ctx) = (Vec::new(), Vec::new(), Vec::new());
         let mut sources: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         for batch in builder.build()? {
             let b = batch.with_context(|| format!("{p}: unreadable row group"))?;
@@ -177,6 +188,15 @@ mod imp {
                 .iter()
                 .map(|c| column::<StringArray>(&b, c, &p))
                 .collect::<Result<_>>()?;
+            // Context columns: all three, or none (a collected dataset).
+            let extra: Vec<&Int64Array> = if b.column_by_name(CONTEXT[0]).is_some() {
+                CONTEXT
+                    .iter()
+                    .map(|c| column::<Int64Array>(&b, c, &p))
+                    .collect::<Result<_>>()?
+            } else {
+                Vec::new()
+            };
             for r in 0..b.num_rows() {
                 let row = x.len() + 1;
                 if src[0].value(r) != want {
@@ -199,6 +219,13 @@ mod imp {
                 }
                 x.push(v);
                 y.push(label.value(r));
+                if let [point, src, dst] = extra[..] {
+                    ctx.push(RowCtx {
+                        point: point.value(r),
+                        src: src.value(r),
+                        dst: dst.value(r),
+                    });
+                }
                 for (c, a) in SOURCE_COLUMNS.iter().zip(&src) {
                     sources.entry(c).or_default().insert(a.value(r).to_string());
                 }
@@ -221,6 +248,7 @@ mod imp {
             meta,
             x,
             y,
+            ctx,
         })
     }
 }
@@ -244,11 +272,33 @@ mod tests {
             let b = dataset::read(&pq).unwrap();
             assert_eq!(a.x, b.x, "{name}: features");
             assert_eq!(a.y, b.y, "{name}: labels");
+            assert!(b.ctx.is_empty(), "{name}: a collected dataset has no context");
             for (k, v) in &a.meta {
                 assert_eq!(b.meta.get(k), Some(v), "{name}: meta {k}");
             }
             assert_eq!(b.meta["schema"], SCHEMA.hash_hex());
         }
+    }
+
+    /// A serving dataset keeps its context columns through Parquet.
+    #[test]
+    fn serving_dataset_parquet_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("serving.csv");
+        let mut w = dataset::Writer::create_serving(&csv, &[("workload", "unit".into())]).unwrap();
+        for r in 0..5i64 {
+            let ctx = dataset::RowCtx { point: 2 + r % 2, src: r, dst: 7 - r };
+            w.write_ctx(&[r; NR_FEATURES], r % 3 == 0, ctx).unwrap();
+        }
+        w.finish(&[]).unwrap();
+        let a = dataset::read(&csv).unwrap();
+        let pq = dir.path().join("serving.parquet");
+        write_parquet(&a, &pq).unwrap();
+        let b = dataset::read(&pq).unwrap();
+        assert_eq!(a.x, b.x);
+        assert_eq!(a.y, b.y);
+        assert_eq!(a.ctx.len(), 5);
+        assert_eq!(a.ctx, b.ctx);
     }
 
     /// What a fleet tool writes: concatenated hosts, no scx_mlsched key-value

@@ -32,6 +32,7 @@ use crate::sched::bpf_intf as c;
 use crate::sched::bpf_skel::*;
 use crate::sched::heuristic::Verdict;
 use crate::sched::model_map::{ModelBanks, ModelSource};
+use crate::sched::record::Recorder;
 use crate::sched::stats::{self, Metrics};
 use crate::sched::twin::Twin;
 
@@ -174,6 +175,7 @@ pub struct Scheduler<'a> {
     stats_server: Option<StatsServer<(), Metrics>>,
     model: Option<ModelState>,
     twin: RefCell<Twin>,
+    recorder: RefCell<Option<Recorder>>,
     watch: bool,
     attached_at: Instant,
 }
@@ -231,6 +233,11 @@ impl<'a> Scheduler<'a> {
         rodata.debug_error_after_ns = opts.debug_error_after_ms * 1_000_000;
         rodata.policy = opts.policy.raw();
         rodata.sample_every = opts.sample_every;
+        rodata.record_every = if opts.record.is_some() {
+            opts.record_every
+        } else {
+            0
+        };
         rodata.feed_timeout_ns = opts.feed_timeout_ms * 1_000_000;
         rodata.nr_cpus = *NR_CPU_IDS as u32;
         rodata.nr_llcs = map.nr_llcs as u32;
@@ -244,7 +251,12 @@ impl<'a> Scheduler<'a> {
         Ok(scx_ops_load!(skel, mlsched_ops, uei)?)
     }
 
-    pub fn init(opts: &RunOpts, open_object: &'a mut MaybeUninit<OpenObject>) -> Result<Self> {
+    /// `recorder`: `run --record`'s file, kept across restarts.
+    pub fn init(
+        opts: &RunOpts,
+        open_object: &'a mut MaybeUninit<OpenObject>,
+        recorder: Option<Recorder>,
+    ) -> Result<Self> {
         // The model is read and validated before anything is loaded: a bad
         // file fails `run` with its reason, and the system stays as it was.
         // With --policy heuristic a --model is still validated and loaded
@@ -304,9 +316,15 @@ impl<'a> Scheduler<'a> {
             stats_server,
             model,
             twin,
+            recorder: RefCell::new(recorder),
             watch: opts.watch,
             attached_at: Instant::now(),
         })
+    }
+
+    /// `run --record`'s file, to go on in the next instance after a restart.
+    pub fn take_recorder(&mut self) -> Option<Recorder> {
+        self.recorder.take()
     }
 
     fn metrics(&self) -> Result<Metrics> {
@@ -338,14 +356,25 @@ impl<'a> Scheduler<'a> {
             }
             0
         })?;
-        let rb = rb.build().context("opening the samples ring buffer")?;
+        let recorder = &self.recorder;
+        if recorder.borrow().is_some() {
+            rb.add(&self.skel.maps.records, |data: &[u8]| {
+                if let Some(r) = recorder.borrow_mut().as_mut() {
+                    if let Err(e) = r.push_bytes(data) {
+                        warn!("--record: {e:#}");
+                    }
+                }
+                0
+            })?;
+        }
+        let rb = rb.build().context("opening the ring buffers")?;
         while !shutdown.load(Ordering::Relaxed) && !uei_exited!(&self.skel, uei) {
             heartbeat(&mut self.skel.maps.bss_data);
             // Also paces the loop: returns after 100 ms without samples.
             if let Err(e) = rb.poll(Duration::from_millis(100)) {
                 // A signal (SIGINT, SIGHUP) interrupts the wait: not an error.
                 if e.kind() != libbpf_rs::ErrorKind::Interrupted {
-                    warn!("polling the samples ring buffer: {e}");
+                    warn!("polling the ring buffers: {e}");
                 }
             }
             if let Some(state) = self.model.as_mut() {
@@ -398,6 +427,12 @@ impl<'a> Scheduler<'a> {
         let _ = rb.consume();
         drop(rb);
         let _ = self.struct_ops.take();
+        if let Some(r) = self.recorder.get_mut() {
+            match stats::read_counters(&self.skel.maps.stats) {
+                Ok(c) => r.add_dropped(Metrics::from_counters(&c).records_dropped),
+                Err(e) => warn!("--record: reading the dropped count: {e:#}"),
+            }
+        }
         let t = self.twin.borrow().counts;
         if t.checked + t.unknown_generation > 0 {
             info!(

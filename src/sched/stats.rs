@@ -69,6 +69,10 @@ pub struct Metrics {
     pub samples: u64,
     #[stat(desc = "Samples the ring buffer could not take")]
     pub samples_dropped: u64,
+    #[stat(desc = "Decisions sent to `run --record`")]
+    pub records: u64,
+    #[stat(desc = "Decisions `run --record` lost: its ring buffer was full")]
+    pub records_dropped: u64,
     #[stat(desc = "Dispatches where the 100 ms starvation guard chose the task")]
     pub starvation_guard: u64,
     #[stat(desc = "CPUs that went idle while a task they were refused (not pinned) waited")]
@@ -129,6 +133,8 @@ impl Metrics {
             ml_fallback_nomodel: at(c::stat_idx_STAT_ML_FALLBACK_NOMODEL),
             samples: at(c::stat_idx_STAT_SAMPLES),
             samples_dropped: at(c::stat_idx_STAT_SAMPLES_DROPPED),
+            records: at(c::stat_idx_STAT_RECORDS),
+            records_dropped: at(c::stat_idx_STAT_RECORDS_DROPPED),
             starvation_guard: at(c::stat_idx_STAT_STARVATION_GUARD),
             idle_refused: at(c::stat_idx_STAT_IDLE_REFUSED),
             kick_wasted: at(c::stat_idx_STAT_KICK_WASTED),
@@ -218,7 +224,7 @@ impl Metrics {
             w,
             "[scx_mlsched] decisions/s: {:.0} (allowed {:.0}, refused {:.0}) | model gen {} -> migrate: {} stay: {} \
              agree_heuristic: {} fallback walk: {} stale: {} nomodel: {} | twin -> checked: {} agree: {} disagree: {} \
-             samples: {} dropped: {}",
+             samples: {} dropped: {} | records: {} dropped: {}",
             self.per_sec(self.decisions_allowed() + self.decisions_refused()),
             self.per_sec(self.decisions_allowed()),
             self.per_sec(self.decisions_refused()),
@@ -234,6 +240,8 @@ impl Metrics {
             self.twin_disagree,
             self.samples,
             self.samples_dropped,
+            self.records,
+            self.records_dropped,
         )?;
         writeln!(
             w,
