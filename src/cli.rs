@@ -77,6 +77,10 @@ pub enum Command {
     /// accuracy, precision, recall, F1, balanced accuracy, MCC, confusion
     /// matrix, and the rows where model and label differ.
     Eval(crate::learn::eval::EvalOpts),
+    /// Compare the per-feature distributions of training datasets and
+    /// serving datasets (`run --record`): flags features constant on one
+    /// side only, and splits of the model that serving values never test.
+    Skew(crate::learn::skew::SkewOpts),
     /// Compare schedulers on a kernel compile beside fio and cyclictest, in
     /// shuffled rounds of one boot (natively, or in the VM test bed on a
     /// kernel without sched_ext); writes JSON, CSV, markdown and a chart.

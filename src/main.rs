@@ -160,6 +160,7 @@ fn real_main() -> Result<()> {
         }
         Command::Inspect(o) => inspect::run(o),
         Command::Eval(o) => learn::eval::run(o),
+        Command::Skew(o) => learn::skew::run(o),
         Command::Bench(o) => {
             init_logging(0)?;
             bench::main(o)

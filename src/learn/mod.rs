@@ -1,8 +1,9 @@
 //! The learning pipeline, in data-flow order: the feature schema (shared
 //! with BPF), the kprobe collector that records the kernel's decisions, the
 //! dataset format (CSV, and Parquet for fleets), the trainer, the model
-//! format it writes, the metrics it reports, and `inspect` and `eval`, which
-//! read a model back.
+//! format it writes, the metrics it reports, `inspect` and `eval`, which
+//! read a model back, and `skew`, which compares training data with what
+//! the scheduler records in service (`run --record`).
 
 pub mod collect;
 pub mod dataset;
@@ -12,4 +13,5 @@ pub mod features;
 pub mod inspect;
 pub mod metrics;
 pub mod model;
+pub mod skew;
 pub mod train;
