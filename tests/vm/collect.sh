@@ -1,7 +1,10 @@
 #!/bin/bash
 # `collect` records the fair balancer's can_migrate_task() decisions: a few
 # seconds under CPU and fork load must give rows with both labels, no
-# dropped events, and a dataset that `train` accepts.
+# dropped events, and a dataset that `train` accepts.  Then `run --record`
+# under stress must write the scheduler's own decisions (steal
+# points only, a CPU pair that differs, bounded by --record-max), and
+# `skew` must compare the two.
 . "$(dirname "$0")/lib.sh"
 out=/tmp/collect-test.csv
 stress-ng -c "$(($(nproc) * 2))" -f 2 -t 40 >/dev/null 2>&1 &
@@ -26,3 +29,43 @@ grep -q "sched_ext scheduler is attached" <<<"$msg" || fail "unclear error: $msg
 [ ! -e /tmp/never.csv ] || fail "collect created a file anyway"
 ok "collect refuses while sched_ext is attached"
 kill -TERM "$pid"; wait "$pid" || fail "scheduler exit status $?"
+
+serving=/tmp/serving-test.csv
+# The stress recipe of ml.sh: on one LLC, CPU hogs alone wait in the LLC's
+# shared DSQ and never reach the gate; re-pinned tasks and hot wakeups in
+# per-CPU DSQs do.
+N=$(nproc)
+stress-ng -t 40 --aggressive -M -c "$N" -f "$N" --affinity 1 --affinity-delay 1 --affinity-pin >/dev/null 2>&1 &
+load=$!
+"$BIN" run --record "$serving" --record-max 20000 >/tmp/sched.log 2>&1 &
+pid=$!
+wait_ops mlsched 30 || fail "scheduler did not attach with --record"
+sleep 25
+kill -TERM "$pid"; wait "$pid" || fail "scheduler exit status $? with --record"
+wait "$load"
+grep -q '^# workload: serving' "$serving" || fail "no serving workload in the header"
+grep -q '^# policy: heuristic' "$serving" || fail "no policy in the header"
+head_row=$(grep -v '^#' "$serving" | head -1)
+[[ $head_row == *,label,point,src_cpu,dst_cpu ]] || fail "serving header: $head_row"
+rows=$(sed -n 's/^# rows: //p' "$serving")
+echo "recorded: $rows rows, $(grep -E '^# (dropped|over_limit|malformed):' "$serving" | tr '\n' ' ')"
+[ "${rows:-0}" -gt 0 ] && [ "$rows" -le 20000 ] || fail "rows: ${rows:-none} (want 1..20000)"
+grep -q '^# over_limit: [0-9]' "$serving" || fail "no over_limit count"
+grep -q '^# malformed: 0' "$serving" || fail "malformed records"
+# Columns from the end: dst_cpu, src_cpu, point, label.
+bad=$(grep -v '^#' "$serving" | tail -n +2 | awk -F, '{p=$(NF-2); if ((p != 2 && p != 3) || $(NF-1) == $NF) n++} END {print n+0}')
+[ "$bad" -eq 0 ] || fail "$bad rows with a point other than a steal, or src == dst"
+moved=$(grep -v '^#' "$serving" | tail -n +2 | awk -F, '$(NF-3) == 1' | wc -l)
+echo "recorded verdicts: $moved allowed, $((rows - moved)) refused"
+ok "run --record writes the scheduler's decisions"
+"$BIN" eval /tmp/collect-test-model.json "$serving" --show 0 >/tmp/eval.txt || fail "eval refused the serving dataset"
+"$BIN" skew --train "$out" --serving "$serving" --model /tmp/collect-test-model.json >/tmp/skew.txt || fail "skew exited $?"
+cat /tmp/skew.txt
+grep -q "serving decision points: steal_" /tmp/skew.txt || fail "skew did not count decision points"
+[ "$(grep -c '^| ' /tmp/skew.txt)" -eq 25 ] || fail "skew: expected a header and 24 feature rows"
+flagged=$(sed -n 's/^\([0-9]*\) of 24 features flagged.*/\1/p' /tmp/skew.txt)
+"$BIN" skew --strict --train "$out" --serving "$serving" --model /tmp/collect-test-model.json >/dev/null 2>&1
+rc=$?
+{ [ "$flagged" -gt 0 ] && [ $rc -ne 0 ]; } || { [ "$flagged" -eq 0 ] && [ $rc -eq 0 ]; } ||
+    fail "skew --strict exited $rc with $flagged features flagged"
+ok "skew compares training and serving: $flagged features flagged"
