@@ -150,7 +150,12 @@ pub struct RunOpts {
 
     /// With --record: stop writing after this many rows (later decisions
     /// are counted in the file's trailer, not written).
-    #[arg(long, default_value_t = 200_000, value_name = "ROWS", requires = "record")]
+    #[arg(
+        long,
+        default_value_t = 200_000,
+        value_name = "ROWS",
+        requires = "record"
+    )]
     pub record_max: u64,
 
     /// Fall back to the heuristic when userspace's heartbeat (every 100-150

@@ -17,8 +17,9 @@ use libbpf_rs::{MapCore, MapFlags, RingBufferBuilder};
 use log::{info, warn};
 use scx_utils::Topology;
 
-use crate::learn::dataset;
+use crate::learn::dataset::{self, RowCtx};
 use crate::learn::features::{FeatureVec, NR_FEATURES};
+use crate::sched::bpf_intf as c;
 use crate::sched::preflight::{self, ExtState};
 
 mod skel {
@@ -47,18 +48,34 @@ pub struct CollectOpts {
     pub quiet: bool,
 }
 
-/// The decoded `struct row` of collect.bpf.c.
-pub fn decode(data: &[u8]) -> Option<(FeatureVec, bool)> {
-    let need = (NR_FEATURES + 1) * 8;
+/// A decoded `struct row` of collect.bpf.c.
+pub type Row = (FeatureVec, bool, RowCtx);
+
+/// Decode a `struct row`: features, label, then the CPU pair (two s32).
+/// Its decision point is active balancing when the active_lb feature says
+/// so, else load_balance().
+pub fn decode(data: &[u8]) -> Option<Row> {
+    let need = (NR_FEATURES + 2) * 8;
     if data.len() < need {
         return None;
     }
     let word = |i: usize| i64::from_ne_bytes(data[i * 8..i * 8 + 8].try_into().unwrap());
+    let half = |off: usize| i32::from_ne_bytes(data[off..off + 4].try_into().unwrap()) as i64;
     let mut v = [0i64; NR_FEATURES];
     for (i, x) in v.iter_mut().enumerate() {
         *x = word(i);
     }
-    Some((v, word(NR_FEATURES) != 0))
+    let point = if v[c::mlsched_feature_FEAT_active_lb as usize] != 0 {
+        c::mig_point_POINT_KERNEL_ACTIVE
+    } else {
+        c::mig_point_POINT_KERNEL_BALANCE
+    };
+    let ctx = RowCtx {
+        point: point as i64,
+        src: half((NR_FEATURES + 1) * 8),
+        dst: half((NR_FEATURES + 1) * 8 + 4),
+    };
+    Some((v, word(NR_FEATURES) != 0, ctx))
 }
 
 fn check_traceable() -> Result<()> {
@@ -125,7 +142,7 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
         .with_context(|| format!("attaching kprobes to {TRACED_FN} (is CONFIG_KPROBES set?)"))?;
 
     let [kernel, host] = dataset::host_meta();
-    let mut writer = dataset::Writer::create(
+    let mut writer = dataset::Writer::create_with_context(
         &o.out,
         &[
             ("workload", o.workload.clone()),
@@ -147,8 +164,8 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len}s {msg}")
             .unwrap(),
     );
-    let mut rows = Vec::<(FeatureVec, bool)>::new();
-    let rows_ptr: *mut Vec<(FeatureVec, bool)> = &mut rows;
+    let mut rows = Vec::<Row>::new();
+    let rows_ptr: *mut Vec<Row> = &mut rows;
     let mut rb = RingBufferBuilder::new();
     rb.add(&skel.maps.rows, move |data: &[u8]| {
         if let Some(r) = decode(data) {
@@ -165,12 +182,12 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
     let mut limit_hit = false;
     while Instant::now() < end && !shutdown.load(Ordering::Relaxed) && !limit_hit {
         rb.poll(Duration::from_millis(100))?;
-        for (v, l) in rows.drain(..) {
+        for (v, l, ctx) in rows.drain(..) {
             if o.max_rows > 0 && written >= o.max_rows {
                 limit_hit = true;
                 break;
             }
-            writer.write(&v, l)?;
+            writer.write_ctx(&v, l, ctx)?;
             written += 1;
         }
         let secs = start.elapsed().as_secs_f64().max(0.001);
@@ -213,11 +230,20 @@ mod tests {
             .flat_map(|i| (i - 3).to_ne_bytes())
             .collect();
         raw.extend_from_slice(&1i64.to_ne_bytes());
-        raw.extend_from_slice(&[0u8; 8]); // src/dst cpu
-        let (v, l) = decode(&raw).unwrap();
+        raw.extend_from_slice(&3i32.to_ne_bytes()); // src cpu
+        raw.extend_from_slice(&1i32.to_ne_bytes()); // dst cpu
+        let (v, l, ctx) = decode(&raw).unwrap();
         assert_eq!(v[0], -3);
         assert_eq!(v[NR_FEATURES - 1], NR_FEATURES as i64 - 4);
         assert!(l);
-        assert!(decode(&raw[..10]).is_none());
+        assert_eq!((ctx.src, ctx.dst), (3, 1));
+        let active = c::mlsched_feature_FEAT_active_lb as usize;
+        let point = |raw: &[u8]| decode(raw).unwrap().2.point as u32;
+        let at = active * 8;
+        raw[at..at + 8].copy_from_slice(&1i64.to_ne_bytes());
+        assert_eq!(point(&raw), c::mig_point_POINT_KERNEL_ACTIVE);
+        raw[at..at + 8].copy_from_slice(&0i64.to_ne_bytes());
+        assert_eq!(point(&raw), c::mig_point_POINT_KERNEL_BALANCE);
+        assert!(decode(&raw[..raw.len() - 1]).is_none());
     }
 }

@@ -8,10 +8,17 @@
 //! a wrong schema, a wrong header, missing/extra columns and non-integer
 //! values with the file and line.
 //!
-//! A serving dataset (`run --record`) has three more columns after `label`:
-//! `point` (enum mig_point of bpf/intf.h: where the decision was made),
-//! `src_cpu` and `dst_cpu`.  Its label is the verdict the scheduler acted
-//! on.  Everything that reads datasets reads both kinds.
+//! Datasets written since the serving dataset exists have three more
+//! columns after `label`: `point` (enum mig_point of bpf/intf.h: where the
+//! decision was made), `src_cpu` and `dst_cpu`.  `collect` writes the
+//! kernel's balancing points, `run --record` (a serving dataset, whose
+//! label is the verdict the scheduler acted on) its steals.  Everything
+//! that reads datasets reads files with and without them.
+//!
+//! `retain_scheduler_points` keeps the rows of decision points the
+//! scheduler has (a CPU that is idle or going idle pulls; no active
+//! balancing); with no context columns it judges by the idle_type and
+//! active_lb features, which say the same.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -27,7 +34,7 @@ pub const MAGIC: &str = "scx_mlsched dataset v1";
 pub const LABEL: &str = "label";
 /// Larger feature values lose precision as f64 in the trainer.
 pub const MAX_ABS_VALUE: u64 = 1 << 53;
-/// The columns after `label` of a serving dataset.
+/// The columns after `label` of a dataset with context.
 pub const CONTEXT: [&str; 3] = ["point", "src_cpu", "dst_cpu"];
 
 /// Where one decision was made (the CONTEXT columns).
@@ -56,13 +63,37 @@ pub struct Dataset {
     pub meta: BTreeMap<String, String>,
     pub x: Vec<FeatureVec>,
     pub y: Vec<bool>,
-    /// One per row in a serving dataset; empty in a collected one.
+    /// One per row, or empty (a dataset written without context columns).
     pub ctx: Vec<RowCtx>,
+}
+
+/// Was this decision made at a point the scheduler has?  Its steals are;
+/// of the kernel's, balances of an idle or newly idle CPU are, and
+/// balances of a busy CPU (idle_type 0) and active balancing are not.
+pub fn scheduler_has_point(x: &FeatureVec, ctx: Option<&RowCtx>) -> bool {
+    let steal = [
+        c::mig_point_POINT_STEAL_CPU_DSQ,
+        c::mig_point_POINT_STEAL_LLC_DSQ,
+    ];
+    if let Some(p) = ctx.and_then(|c| u32::try_from(c.point).ok()) {
+        if steal.contains(&p) {
+            return true;
+        }
+        if p == c::mig_point_POINT_KERNEL_ACTIVE {
+            return false;
+        }
+    }
+    x[c::mlsched_feature_FEAT_idle_type as usize] != 0
+        && x[c::mlsched_feature_FEAT_active_lb as usize] == 0
 }
 
 impl Dataset {
     pub fn len(&self) -> usize {
         self.y.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.y.is_empty()
     }
 
     pub fn workload(&self) -> &str {
@@ -71,6 +102,24 @@ impl Dataset {
 
     pub fn positives(&self) -> usize {
         self.y.iter().filter(|l| **l).count()
+    }
+
+    /// Keep only rows of decision points the scheduler has
+    /// ([`scheduler_has_point`]); returns how many were dropped.
+    pub fn retain_scheduler_points(&mut self) -> usize {
+        let keep: Vec<bool> = (0..self.len())
+            .map(|i| scheduler_has_point(&self.x[i], self.ctx.get(i)))
+            .collect();
+        let before = self.len();
+        let mut it = keep.iter();
+        self.x.retain(|_| *it.next().unwrap());
+        let mut it = keep.iter();
+        self.y.retain(|_| *it.next().unwrap());
+        if !self.ctx.is_empty() {
+            let mut it = keep.iter();
+            self.ctx.retain(|_| *it.next().unwrap());
+        }
+        before - self.len()
     }
 }
 
@@ -98,7 +147,7 @@ pub fn header() -> Vec<String> {
 }
 
 /// The header row of a serving dataset.
-pub fn serving_header() -> Vec<String> {
+pub fn context_header() -> Vec<String> {
     header()
         .into_iter()
         .chain(CONTEXT.iter().map(|c| c.to_string()))
@@ -113,14 +162,16 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// A collected dataset: features and label.
+    /// Features and label only, as datasets were written before the context
+    /// columns (the shipped ones are): tests write such files.
+    #[cfg(test)]
     pub fn create(path: &Path, meta: &[(&str, String)]) -> Result<Self> {
         Self::open(path, meta, false)
     }
 
-    /// A serving dataset: features, label and the CONTEXT columns
-    /// (write rows with [`Writer::write_ctx`]).
-    pub fn create_serving(path: &Path, meta: &[(&str, String)]) -> Result<Self> {
+    /// Features, label and the CONTEXT columns (write rows with
+    /// [`Writer::write_ctx`]).
+    pub fn create_with_context(path: &Path, meta: &[(&str, String)]) -> Result<Self> {
         Self::open(path, meta, true)
     }
 
@@ -135,11 +186,7 @@ impl Writer {
             writeln!(f, "# {k}: {}", v.replace('\n', " "))?;
         }
         let mut out = csv::Writer::from_writer(f);
-        out.write_record(if serving {
-            serving_header()
-        } else {
-            header()
-        })?;
+        out.write_record(if serving { context_header() } else { header() })?;
         Ok(Self {
             out,
             file: path.to_path_buf(),
@@ -148,16 +195,23 @@ impl Writer {
         })
     }
 
+    #[cfg(test)]
     pub fn write(&mut self, x: &FeatureVec, label: bool) -> Result<()> {
         if self.serving {
-            bail!("{}: a serving dataset's row needs its context", self.file.display());
+            bail!(
+                "{}: this dataset's rows need their context",
+                self.file.display()
+            );
         }
         self.row(x, label, &[])
     }
 
     pub fn write_ctx(&mut self, x: &FeatureVec, label: bool, ctx: RowCtx) -> Result<()> {
         if !self.serving {
-            bail!("{}: a collected dataset has no context columns", self.file.display());
+            bail!(
+                "{}: this dataset has no context columns",
+                self.file.display()
+            );
         }
         self.row(x, label, &[ctx.point, ctx.src, ctx.dst])
     }
@@ -252,13 +306,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Dataset> {
     };
     let head_line = line_of(&head);
     let head: Vec<&str> = head.iter().collect();
-    let want = if head == serving_header() {
-        serving_header()
+    let want = if head == context_header() {
+        context_header()
     } else if head == header() {
         header()
     } else {
         bail!(
-            "{p}:{}: header does not match the schema: expected {} (and, in a serving dataset, {})",
+            "{p}:{}: header does not match the schema: expected {} (optionally followed by {})",
             head_line,
             header().join(","),
             CONTEXT.join(",")
@@ -364,7 +418,7 @@ mod tests {
     fn serving_round_trip() {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("s.csv");
-        let mut w = Writer::create_serving(&path, &[("workload", "unit".into())]).unwrap();
+        let mut w = Writer::create_with_context(&path, &[("workload", "unit".into())]).unwrap();
         let ctx = RowCtx {
             point: c::mig_point_POINT_STEAL_LLC_DSQ as i64,
             src: 3,
@@ -389,11 +443,51 @@ mod tests {
         let bad = format!(
             "# {MAGIC}\n# schema: {}\n{}\n{}\n",
             SCHEMA.hash_hex(),
-            serving_header().join(","),
+            context_header().join(","),
             vec!["0"; NR_FEATURES + 1].join(",")
         );
         let e = err(&bad);
         assert!(e.contains("d.csv:4:") && e.contains("columns"), "{e}");
+    }
+
+    /// Rows of points the scheduler lacks go: a busy CPU's balance, active
+    /// balancing; by the context where there is one, else by the features.
+    #[test]
+    fn scheduler_points_are_kept() {
+        let idle = c::mlsched_feature_FEAT_idle_type as usize;
+        let active = c::mlsched_feature_FEAT_active_lb as usize;
+        let v = |idle_type: i64, active_lb: i64| {
+            let mut x = [0i64; NR_FEATURES];
+            x[idle] = idle_type;
+            x[active] = active_lb;
+            x
+        };
+        let rows = [v(0, 0), v(1, 0), v(2, 0), v(2, 1), v(0, 0)];
+        let mut ds = Dataset {
+            path: PathBuf::from("d.csv"),
+            meta: BTreeMap::new(),
+            x: rows.to_vec(),
+            y: vec![false, true, false, true, true],
+            ctx: vec![],
+        };
+        assert_eq!(ds.clone().retain_scheduler_points(), 3);
+        let point = |p: u32| RowCtx {
+            point: p as i64,
+            src: 0,
+            dst: 1,
+        };
+        ds.ctx = vec![
+            point(c::mig_point_POINT_KERNEL_BALANCE),
+            point(c::mig_point_POINT_KERNEL_BALANCE),
+            point(c::mig_point_POINT_KERNEL_ACTIVE),
+            point(c::mig_point_POINT_KERNEL_BALANCE),
+            // A steal is the scheduler's own point, whatever idle_type says.
+            point(c::mig_point_POINT_STEAL_CPU_DSQ),
+        ];
+        assert_eq!(ds.retain_scheduler_points(), 3);
+        assert_eq!(ds.x, vec![v(1, 0), v(0, 0)]);
+        assert_eq!(ds.y, vec![true, true]);
+        assert_eq!(ds.ctx[1].point, c::mig_point_POINT_STEAL_CPU_DSQ as i64);
     }
 
     use proptest::prelude::*;

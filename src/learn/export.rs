@@ -105,7 +105,11 @@ mod imp {
         );
         // A serving dataset's context columns, as Int64.
         if !ds.ctx.is_empty() {
-            fields.extend(CONTEXT.iter().map(|c| Field::new(*c, DataType::Int64, false)));
+            fields.extend(
+                CONTEXT
+                    .iter()
+                    .map(|c| Field::new(*c, DataType::Int64, false)),
+            );
         }
         let schema = Arc::new(Schema::new(fields));
 
@@ -272,7 +276,10 @@ mod tests {
             let b = dataset::read(&pq).unwrap();
             assert_eq!(a.x, b.x, "{name}: features");
             assert_eq!(a.y, b.y, "{name}: labels");
-            assert!(b.ctx.is_empty(), "{name}: a collected dataset has no context");
+            assert!(
+                b.ctx.is_empty(),
+                "{name}: a collected dataset has no context"
+            );
             for (k, v) in &a.meta {
                 assert_eq!(b.meta.get(k), Some(v), "{name}: meta {k}");
             }
@@ -285,9 +292,14 @@ mod tests {
     fn serving_dataset_parquet_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let csv = dir.path().join("serving.csv");
-        let mut w = dataset::Writer::create_serving(&csv, &[("workload", "unit".into())]).unwrap();
+        let mut w =
+            dataset::Writer::create_with_context(&csv, &[("workload", "unit".into())]).unwrap();
         for r in 0..5i64 {
-            let ctx = dataset::RowCtx { point: 2 + r % 2, src: r, dst: 7 - r };
+            let ctx = dataset::RowCtx {
+                point: 2 + r % 2,
+                src: r,
+                dst: 7 - r,
+            };
             w.write_ctx(&[r; NR_FEATURES], r % 3 == 0, ctx).unwrap();
         }
         w.finish(&[]).unwrap();

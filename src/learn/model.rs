@@ -103,6 +103,10 @@ pub struct TrainingInfo {
     pub min_samples_leaf: f32,
     pub class_weight: String,
     pub seed: u64,
+    /// Trained only on rows of decision points the scheduler has
+    /// (`train --scheduler-points`).
+    #[serde(default)]
+    pub scheduler_points: bool,
 }
 
 /// Integer threshold with `x < t` equivalent to linfa's `x as f64 < split` for integer x.

@@ -42,6 +42,10 @@ pub struct SkewOpts {
     /// Exit with an error when any feature is flagged.
     #[arg(long)]
     pub strict: bool,
+    /// Compare only the training rows of decision points the scheduler has
+    /// (as `train --scheduler-points` trains).
+    #[arg(long)]
+    pub scheduler_points: bool,
 }
 
 /// Distinct values kept per feature; more are counted as "many".
@@ -150,7 +154,10 @@ pub fn compare(model: &Model, train: &[Dataset], serving: &[Dataset]) -> Skew {
                 .iter()
                 .filter(|&&th| serving.max < th || serving.min >= th)
                 .count();
-            let outside = s.iter().filter(|x| x[i] < train.min || x[i] > train.max).count();
+            let outside = s
+                .iter()
+                .filter(|x| x[i] < train.min || x[i] > train.max)
+                .count();
             let out_of_range = outside as f64 / s.len().max(1) as f64;
             let mut flags = Vec::new();
             if serving.distinct == 1 && train.distinct > 1 {
@@ -203,7 +210,11 @@ pub fn report(skew: &Skew) -> String {
         100.0 * skew.serving_migrate
     );
     if !skew.points.is_empty() {
-        let pts: Vec<String> = skew.points.iter().map(|(p, n)| format!("{p} {n}")).collect();
+        let pts: Vec<String> = skew
+            .points
+            .iter()
+            .map(|(p, n)| format!("{p} {n}"))
+            .collect();
         let _ = writeln!(out, "serving decision points: {}", pts.join(", "));
     }
     let _ = writeln!(
@@ -244,7 +255,13 @@ pub fn run(o: &SkewOpts) -> Result<()> {
             .map(|p| dataset::read(p))
             .collect::<Result<Vec<_>>>()
     };
-    let (train, serving) = (read(&o.train)?, read(&o.serving)?);
+    let (mut train, serving) = (read(&o.train)?, read(&o.serving)?);
+    if o.scheduler_points {
+        let dropped: usize = train.iter_mut().map(Dataset::retain_scheduler_points).sum();
+        println!(
+            "training rows of decision points the scheduler does not have: {dropped}, left out"
+        );
+    }
     let skew = compare(&model, &train, &serving);
     println!("model: {source}");
     print!("{}", report(&skew));
@@ -278,9 +295,21 @@ mod tests {
     fn model() -> Model {
         let mut m = crate::learn::model::tests::tiny();
         m.nodes = vec![
-            Node { feature: 1, threshold: 1, left: 1, right: 2, verdict: 0 },
+            Node {
+                feature: 1,
+                threshold: 1,
+                left: 1,
+                right: 2,
+                verdict: 0,
+            },
             Node::leaf(1),
-            Node { feature: 7, threshold: 10, left: 3, right: 4, verdict: 0 },
+            Node {
+                feature: 7,
+                threshold: 10,
+                left: 3,
+                right: 4,
+                verdict: 0,
+            },
             Node::leaf(1),
             Node::leaf(0),
         ];
@@ -298,13 +327,24 @@ mod tests {
         };
         // Training: f1 in {0,1}, f7 in [5, 20], f0 in {0, 3}.
         let train = ds(
-            vec![(v(0, 5, 0), true), (v(1, 20, 3), false), (v(1, 12, 0), false)],
+            vec![
+                (v(0, 5, 0), true),
+                (v(1, 20, 3), false),
+                (v(1, 12, 0), false),
+            ],
             vec![],
         );
         // Serving: f1 in {0,1}; f7 in [30, 40] (outside, and split 10 dead);
         // f0 constant 0 (varies in training, no split on it).
-        let pt = RowCtx { point: c::mig_point_POINT_STEAL_CPU_DSQ as i64, src: 0, dst: 1 };
-        let serving = ds(vec![(v(0, 30, 0), true), (v(1, 40, 0), false)], vec![pt, pt]);
+        let pt = RowCtx {
+            point: c::mig_point_POINT_STEAL_CPU_DSQ as i64,
+            src: 0,
+            dst: 1,
+        };
+        let serving = ds(
+            vec![(v(0, 30, 0), true), (v(1, 40, 0), false)],
+            vec![pt, pt],
+        );
         let skew = compare(&model(), &[train], &[serving]);
         let by = |i: usize| &skew.features[i];
         assert_eq!(by(0).flags, vec!["constant-serving"]);
@@ -320,15 +360,20 @@ mod tests {
         assert_eq!(skew.points["steal_cpu_dsq"], 2);
         assert!((skew.train_migrate - 1.0 / 3.0).abs() < 1e-9);
         let text = report(&skew);
-        assert!(text.contains(&format!("2 of {NR_FEATURES} features flagged: ")), "{text}");
-        assert!(text.contains(&format!("| {} | 1 (1) |", SCHEMA.names().nth(7).unwrap())), "{text}");
+        assert!(
+            text.contains(&format!("2 of {NR_FEATURES} features flagged: ")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("| {} | 1 (1) |", SCHEMA.names().nth(7).unwrap())),
+            "{text}"
+        );
     }
 
     #[test]
     fn identical_sides_flag_nothing() {
-        let rows: Vec<(FeatureVec, bool)> = (0..20)
-            .map(|i| ([i; NR_FEATURES], i % 2 == 0))
-            .collect();
+        let rows: Vec<(FeatureVec, bool)> =
+            (0..20).map(|i| ([i; NR_FEATURES], i % 2 == 0)).collect();
         let skew = compare(&model(), &[ds(rows.clone(), vec![])], &[ds(rows, vec![])]);
         assert_eq!(skew.flagged().count(), 0, "{}", report(&skew));
         assert!(report(&skew).contains(&format!("0 of {NR_FEATURES} features flagged")));

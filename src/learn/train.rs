@@ -63,6 +63,30 @@ pub struct TrainOpts {
     /// Seed of the stratified test split.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Train (and score hold-outs) only on rows of decision points the
+    /// scheduler has: balances of an idle or newly idle CPU, and its own
+    /// steals; not a busy CPU's periodic balance, nor active balancing.
+    #[arg(long)]
+    pub scheduler_points: bool,
+}
+
+/// Read a dataset, keeping only the scheduler's decision points if asked.
+fn read_for(o: &TrainOpts, p: &std::path::Path) -> Result<Dataset> {
+    let mut d = dataset::read(p)?;
+    if o.scheduler_points {
+        let dropped = d.retain_scheduler_points();
+        info!(
+            "{}: {dropped} rows of decision points the scheduler does not have left out",
+            p.display()
+        );
+        if d.is_empty() {
+            bail!(
+                "{}: no row of a decision point the scheduler has",
+                p.display()
+            );
+        }
+    }
+    Ok(d)
 }
 
 /// Offsets of each dataset's rows in the concatenated rows.
@@ -164,11 +188,11 @@ fn evaluate(
     Metrics::compute(&truth, &predict(tree, x, idx))
 }
 
-/// Read the datasets and concatenate them.
-pub fn load_all(paths: &[PathBuf]) -> Result<(Vec<FeatureVec>, Vec<bool>, Vec<Dataset>)> {
+/// Read the training datasets and concatenate them.
+pub fn load_all(o: &TrainOpts) -> Result<(Vec<FeatureVec>, Vec<bool>, Vec<Dataset>)> {
     let (mut x, mut y, mut sets) = (Vec::new(), Vec::new(), Vec::new());
-    for p in paths {
-        let d = dataset::read(p)?;
+    for p in &o.datasets {
+        let d = read_for(o, p)?;
         info!(
             "{}: {} rows ({} migrate), workload {}",
             d.path.display(),
@@ -214,7 +238,7 @@ fn cv_accuracies(
 }
 
 pub fn run(o: &TrainOpts) -> Result<Model> {
-    let (x, y, sets) = load_all(&o.datasets)?;
+    let (x, y, sets) = load_all(o)?;
     let pos = y.iter().filter(|l| **l).count();
     if pos == 0 || pos == y.len() {
         bail!(
@@ -278,7 +302,7 @@ pub fn run(o: &TrainOpts) -> Result<Model> {
         metrics.test = Some(m);
     }
     for p in &o.holdout {
-        let d = dataset::read(p)?;
+        let d = read_for(o, p)?;
         let idx: Vec<usize> = (0..d.len()).collect();
         let m = evaluate(&tree, &d.x, &d.y, &idx);
         println!("hold-out {} (workload {}):\n{m}", p.display(), d.workload());
@@ -292,6 +316,7 @@ pub fn run(o: &TrainOpts) -> Result<Model> {
         min_samples_leaf: o.min_samples_leaf,
         class_weight: format!("{:?}", o.class_weight).to_lowercase(),
         seed: o.seed,
+        scheduler_points: o.scheduler_points,
     };
     let model = Model::from_linfa(&tree, metrics, training)?;
     // The exported integer tree must answer exactly as linfa on every row we have.
@@ -364,6 +389,7 @@ mod tests {
             test_fraction: 0.2,
             folds: 3,
             seed: 1,
+            scheduler_points: false,
         }
     }
 
@@ -517,6 +543,7 @@ mod linfa_patch {
                 test_fraction: 0.2,
                 folds: 0,
                 seed: 1,
+                scheduler_points: false,
             };
             let tree = fit(&x, &y, &all, &o).unwrap();
             assert_eq!(
@@ -561,8 +588,9 @@ mod shipped {
             test_fraction: 0.2,
             folds: 0,
             seed: t.seed,
+            scheduler_points: t.scheduler_points,
         };
-        let (x, y, _) = load_all(&o.datasets).unwrap();
+        let (x, y, _) = load_all(&o).unwrap();
         let (train, _) = stratified_split(&y, o.test_fraction, o.seed);
         let tree = fit(&x, &y, &train, &o).unwrap();
         let mut files: Vec<_> = std::fs::read_dir(top.join("datasets"))

@@ -38,7 +38,9 @@ pub struct Recorder {
 pub fn verdict_allows(v: i32) -> bool {
     matches!(
         u32::try_from(v),
-        Ok(c::mig_verdict_MIG_ALLOWED | c::mig_verdict_MIG_ALLOWED_FAILS | c::mig_verdict_MIG_ML_ALLOWED)
+        Ok(c::mig_verdict_MIG_ALLOWED
+            | c::mig_verdict_MIG_ALLOWED_FAILS
+            | c::mig_verdict_MIG_ML_ALLOWED)
     )
 }
 
@@ -66,7 +68,10 @@ impl Recorder {
                 ("policy", format!("{:?}", o.policy).to_lowercase()),
                 ("record_every", o.record_every.to_string()),
                 ("slice_us", o.slice_us.to_string()),
-                ("migration_cost_ns", (o.migration_cost_us * 1000).to_string()),
+                (
+                    "migration_cost_ns",
+                    (o.migration_cost_us * 1000).to_string(),
+                ),
                 ("cache_nice_tries", o.cache_nice_tries.to_string()),
             ],
         )
@@ -74,8 +79,11 @@ impl Recorder {
 
     /// `meta`: the run's settings, written in the file's header.
     pub fn create(path: &Path, max_rows: u64, meta: &[(&str, String)]) -> Result<Self> {
-        let writer = Writer::create_serving(path, meta)?;
-        info!("recording decisions to {} (at most {max_rows} rows)", path.display());
+        let writer = Writer::create_with_context(path, meta)?;
+        info!(
+            "recording decisions to {} (at most {max_rows} rows)",
+            path.display()
+        );
         Ok(Self {
             writer,
             max_rows,
@@ -104,7 +112,8 @@ impl Recorder {
             src: r.src as i64,
             dst: r.dst as i64,
         };
-        self.writer.write_ctx(&r.in_.f, verdict_allows(r.verdict), ctx)?;
+        self.writer
+            .write_ctx(&r.in_.f, verdict_allows(r.verdict), ctx)?;
         self.written += 1;
         Ok(())
     }
@@ -163,11 +172,15 @@ mod tests {
         let mut rec = Recorder::create(&path, 3, &[("workload", "unit".into())]).unwrap();
         let cpu = c::mig_point_POINT_STEAL_CPU_DSQ;
         let llc = c::mig_point_POINT_STEAL_LLC_DSQ;
-        rec.push_bytes(&raw(1, c::mig_verdict_MIG_ALLOWED, cpu)).unwrap();
-        rec.push_bytes(&raw(2, c::mig_verdict_MIG_DENY_HOT, llc)).unwrap();
+        rec.push_bytes(&raw(1, c::mig_verdict_MIG_ALLOWED, cpu))
+            .unwrap();
+        rec.push_bytes(&raw(2, c::mig_verdict_MIG_DENY_HOT, llc))
+            .unwrap();
         assert!(rec.push_bytes(&raw(9, 0, cpu)[..8]).is_err());
-        rec.push_bytes(&raw(3, c::mig_verdict_MIG_ML_ALLOWED, cpu)).unwrap();
-        rec.push_bytes(&raw(4, c::mig_verdict_MIG_ALLOWED, cpu)).unwrap();
+        rec.push_bytes(&raw(3, c::mig_verdict_MIG_ML_ALLOWED, cpu))
+            .unwrap();
+        rec.push_bytes(&raw(4, c::mig_verdict_MIG_ALLOWED, cpu))
+            .unwrap();
         rec.add_dropped(4);
         rec.add_dropped(3);
         rec.finish().unwrap();
@@ -177,7 +190,14 @@ mod tests {
         assert_eq!(ds.y, vec![true, false, true]);
         assert_eq!(ds.x[1][0], 2);
         assert_eq!(ds.x[1][NR_FEATURES - 1], -2);
-        assert_eq!(ds.ctx[1], RowCtx { point: llc as i64, src: 2, dst: 5 });
+        assert_eq!(
+            ds.ctx[1],
+            RowCtx {
+                point: llc as i64,
+                src: 2,
+                dst: 5
+            }
+        );
         assert_eq!(ds.meta["dropped"], "7");
         assert_eq!(ds.meta["over_limit"], "1");
         assert_eq!(ds.meta["malformed"], "1");

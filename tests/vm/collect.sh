@@ -13,11 +13,16 @@ sleep 2
 wait
 grep -q '^# workload: vm-test' "$out" || fail "no workload in the header"
 grep -q '^# dropped: 0' "$out" || fail "events were dropped: $(grep '^# dropped' "$out")"
-stay=$(grep -v '^#' "$out" | tail -n +2 | grep -c ',0$')
-move=$(grep -v '^#' "$out" | tail -n +2 | grep -c ',1$')
+[[ $(grep -v '^#' "$out" | head -1) == *,label,point,src_cpu,dst_cpu ]] || fail "no context columns in the header"
+# Columns from the end: dst_cpu, src_cpu, point, label.
+rows() { grep -v '^#' "$1" | tail -n +2; }
+stay=$(rows "$out" | awk -F, '$(NF-3) == 0' | wc -l)
+move=$(rows "$out" | awk -F, '$(NF-3) == 1' | wc -l)
 echo "rows: $stay stay, $move migrate"
 [ "$stay" -gt 0 ] && [ "$move" -gt 0 ] || fail "expected both labels"
-ok "collect: both labels"
+bad=$(rows "$out" | awk -F, '{p=$(NF-2); if ((p != 0 && p != 1) || $(NF-1) == $NF) n++} END {print n+0}')
+[ "$bad" -eq 0 ] || fail "$bad collected rows with a point other than the kernel's, or src == dst"
+ok "collect: both labels, the kernel's decision points and CPU pairs"
 "$BIN" train "$out" --folds 0 -o /tmp/collect-test-model.json >/dev/null || fail "train refused the collected dataset"
 ok "train accepts the collected dataset"
 # With a sched_ext scheduler attached the fair balancer does not run: refuse.
@@ -53,9 +58,9 @@ echo "recorded: $rows rows, $(grep -E '^# (dropped|over_limit|malformed):' "$ser
 grep -q '^# over_limit: [0-9]' "$serving" || fail "no over_limit count"
 grep -q '^# malformed: 0' "$serving" || fail "malformed records"
 # Columns from the end: dst_cpu, src_cpu, point, label.
-bad=$(grep -v '^#' "$serving" | tail -n +2 | awk -F, '{p=$(NF-2); if ((p != 2 && p != 3) || $(NF-1) == $NF) n++} END {print n+0}')
+bad=$(rows "$serving" | awk -F, '{p=$(NF-2); if ((p != 2 && p != 3) || $(NF-1) == $NF) n++} END {print n+0}')
 [ "$bad" -eq 0 ] || fail "$bad rows with a point other than a steal, or src == dst"
-moved=$(grep -v '^#' "$serving" | tail -n +2 | awk -F, '$(NF-3) == 1' | wc -l)
+moved=$(rows "$serving" | awk -F, '$(NF-3) == 1' | wc -l)
 echo "recorded verdicts: $moved allowed, $((rows - moved)) refused"
 ok "run --record writes the scheduler's decisions"
 "$BIN" eval /tmp/collect-test-model.json "$serving" --show 0 >/tmp/eval.txt || fail "eval refused the serving dataset"
@@ -69,3 +74,6 @@ rc=$?
 { [ "$flagged" -gt 0 ] && [ $rc -ne 0 ]; } || { [ "$flagged" -eq 0 ] && [ $rc -eq 0 ]; } ||
     fail "skew --strict exited $rc with $flagged features flagged"
 ok "skew compares training and serving: $flagged features flagged"
+"$BIN" train "$out" --scheduler-points --folds 0 -o /tmp/points-model.json >/tmp/points.txt 2>&1 || fail "train --scheduler-points: $(tail -2 /tmp/points.txt)"
+grep -q "left out" /tmp/points.txt || fail "train --scheduler-points did not say what it left out"
+ok "train --scheduler-points: $(grep -o '[0-9]* rows of decision points.*left out' /tmp/points.txt)"
