@@ -52,6 +52,7 @@ char _license[] SEC("license") = "GPL";
 const volatile u64 slice_ns = 3ULL * 1000 * 1000;
 const volatile u64 migration_cost_ns = 500ULL * 1000;
 const volatile u64 cache_nice_tries = 1;
+const volatile u32 preempt_scan = 4;	/* CPUs of the LLC a queued wakeup may preempt */
 const volatile u32 nr_cpus = 1;
 const volatile u32 nr_llcs = 1;
 const volatile s32 cpu_llc[MAX_CPUS];
@@ -572,27 +573,77 @@ static bool kick_idle_cpu(const struct cpumask *allowed)
  */
 #define PREEMPT_MIN_NS	(250LL * 1000)
 
-static void wakeup_preempt(s32 cpu, u64 vtime)
+/*
+ * How far @cpu's running task is ahead of a wakee of @vtime, if the wakee
+ * may preempt it (the rule above); -1 if it may not; 0 if @cpu runs
+ * nothing of ours (idle, or a task of another class).
+ */
+static s64 preempt_lead(s32 cpu, u64 vtime, u64 now)
 {
 	struct cpu_run *cr = cpu_run_of(cpu);
-	u64 now = scx_bpf_now(), curr;
+	u64 curr;
 	s64 ran;
 
-	if (!cr || !cr->started) {
-		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-		return;
-	}
+	if (!cr || !cr->started)
+		return 0;
 	/* Clocks of two CPUs: @now may be a little behind cr->started. */
 	ran = (s64)(now - cr->started);
 	if (ran < 0)
 		ran = 0;
 	if (ran < PREEMPT_MIN_NS)
-		return;
+		return -1;
 	curr = cr->vtime + vtime_delta(cr->weight, ran);
 	if (!time_before(vtime + slice_ns / 2, curr))
-		return;
-	scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
-	stat_inc(STAT_PREEMPT);
+		return -1;
+	return (s64)(curr - vtime);
+}
+
+/* A wakee queued on @cpu's own DSQ: only @cpu can run it soon. */
+static void wakeup_preempt(s32 cpu, u64 vtime)
+{
+	s64 lead = preempt_lead(cpu, vtime, scx_bpf_now());
+
+	if (!lead) {
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	} else if (lead > 0) {
+		scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+		stat_inc(STAT_PREEMPT);
+	}
+}
+
+/*
+ * A wakee queued on its LLC's shared DSQ, and no idle CPU for it: any CPU
+ * of the LLC it may run on will do.  Look at its previous CPU and the next
+ * ones of the LLC, preempt_scan CPUs in all, and preempt the one whose
+ * task is furthest ahead (the fair class looks at the wakee's CPU only,
+ * but its wakee is queued there; ours waits for whichever CPU of the LLC
+ * comes first).  With preempt_scan 1, the previous CPU only.
+ */
+static void wakeup_preempt_llc(struct task_struct *p, s32 prev, u64 vtime)
+{
+	s32 llc = llc_of(prev), best = -1;
+	u64 now = scx_bpf_now();
+	s64 lead, best_lead = 0;
+	u32 i, seen = 0;
+
+	bpf_for(i, 0, nr_cpus) {
+		s32 cpu = (prev + i) % nr_cpus;
+
+		if (seen >= preempt_scan)
+			break;
+		if (llc_of(cpu) != llc || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+			continue;
+		seen++;
+		lead = preempt_lead(cpu, vtime, now);
+		if (lead > best_lead) {
+			best_lead = lead;
+			best = cpu;
+		}
+	}
+	if (best >= 0) {
+		scx_bpf_kick_cpu(best, SCX_KICK_PREEMPT);
+		stat_inc(STAT_PREEMPT);
+	}
 }
 
 /*
@@ -626,7 +677,7 @@ void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 	}
 	scx_bpf_dsq_insert_vtime(p, llc_dsq(cpu), slice_ns, vtime, enq_flags);
 	if (!kick_idle_cpu(p->cpus_ptr) && wakeup)
-		wakeup_preempt(cpu, vtime);
+		wakeup_preempt_llc(p, cpu, vtime);
 }
 
 /*

@@ -178,6 +178,12 @@ pub struct RunOpts {
     #[arg(long, default_value_t = 1)]
     pub cache_nice_tries: u64,
 
+    /// CPUs of its LLC a queued wakeup may preempt: its previous CPU and
+    /// the next ones; the one whose task is furthest ahead in vtime is
+    /// preempted (1: the previous CPU only).
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub preempt_scan: u32,
+
     /// Print statistics every SECS seconds while running.
     #[arg(long, value_name = "SECS", conflicts_with = "monitor")]
     pub stats: Option<f64>,

@@ -66,7 +66,8 @@ impl Arm {
 const STATS_SECS: &str = "10";
 
 /// Resolve arm names: `default`, `mlsched` (this binary's heuristic policy),
-/// `mlsched-ml` (its learned tree, the embedded model), and peers: `bpfland` or `scx_bpfland` is `scx_bpfland` in
+/// `mlsched-ml` (its learned tree, the embedded model), `mlsched-scanN`
+/// (the heuristic with `--preempt-scan N`), and peers: `bpfland` or `scx_bpfland` is `scx_bpfland` in
 /// `peers_dir`.
 pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<Arm>> {
     let mut out: Vec<Arm> = Vec::new();
@@ -91,6 +92,23 @@ pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<A
                     STATS_SECS.into(),
                 ],
             },
+            // The heuristic with another --preempt-scan, to weigh that
+            // choice in one boot (mlsched-scan1: the previous CPU only).
+            scan if scan
+                .strip_prefix("mlsched-scan")
+                .is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 1)) =>
+            {
+                Launch::Program {
+                    path: self_exe.to_path_buf(),
+                    args: vec![
+                        "run".into(),
+                        "--preempt-scan".into(),
+                        scan["mlsched-scan".len()..].into(),
+                        "--stats".into(),
+                        STATS_SECS.into(),
+                    ],
+                }
+            }
             peer => {
                 let path = peers_dir.join(format!("scx_{peer}"));
                 if path.is_file() {
@@ -153,6 +171,16 @@ mod tests {
         );
         assert!(a[3].available());
         assert!(matches!(&a[4].launch, Launch::Unavailable(w) if w.contains("scx_rusty")));
+        let p = Path::new("/x");
+        let a = arms(&names("default,mlsched-scan1"), p, p).unwrap();
+        assert!(
+            matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run", "--preempt-scan", "1", "--stats", "10"])
+        );
+        // Not a count: a peer of that name, not installed.
+        for bad in ["mlsched-scan0", "mlsched-scanx", "mlsched-scan"] {
+            let a = arms(&names(&format!("default,{bad}")), p, p).unwrap();
+            assert!(!a[1].available(), "{bad}");
+        }
     }
 
     #[test]
