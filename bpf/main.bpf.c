@@ -110,6 +110,7 @@ struct cpu_run {
 	u64 vtime;		/* dsq_vtime of the running task when it started */
 	u64 started;		/* when it started (0: nothing of ours runs) */
 	u64 weight;		/* its p->scx.weight */
+	bool starved;		/* it waited > STARVATION_NS: no wakeup preempts it */
 };
 
 struct {
@@ -586,6 +587,8 @@ static s64 preempt_lead(s32 cpu, u64 vtime, u64 now)
 
 	if (!cr || !cr->started)
 		return 0;
+	if (cr->starved)
+		return -1;
 	/* Clocks of two CPUs: @now may be a little behind cr->started. */
 	ran = (s64)(now - cr->started);
 	if (ran < 0)
@@ -880,6 +883,7 @@ static void keep_prev(struct task_struct *prev, s32 cpu, u64 now)
 	if (cr) {
 		cr->vtime = prev->scx.dsq_vtime;
 		cr->started = now;
+		cr->starved = false;
 	}
 	scx_bpf_task_set_slice(prev, slice_ns);
 	stat_inc(STAT_KEEP_PREV);
@@ -1020,6 +1024,13 @@ void BPF_STRUCT_OPS(mlsched_running, struct task_struct *p)
 		cr->vtime = vtime;
 		cr->started = now;
 		cr->weight = p->scx.weight;
+		/*
+		 * A task that waited past the starvation bound runs its slice
+		 * whole: preempted at PREEMPT_MIN_NS each time, a nice-19
+		 * khugepaged got a run of 250 us per 100 ms and stayed inside an
+		 * RCU read-side section for 21 s (tests/vm/sustained.sh).
+		 */
+		cr->starved = tctx && tctx->enq_at && now - tctx->enq_at > STARVATION_NS;
 	}
 	if (!tctx)
 		return;
