@@ -62,6 +62,19 @@ impl Node {
         }
     }
 
+    /// An internal node: x[feature] < threshold goes to `left` (tests build
+    /// trees by hand).
+    #[cfg(test)]
+    pub fn split(feature: i32, threshold: i64, left: u32, right: u32) -> Self {
+        Node {
+            feature,
+            threshold,
+            left,
+            right,
+            verdict: 0,
+        }
+    }
+
     pub fn is_leaf(&self) -> bool {
         self.feature < 0
     }
@@ -107,6 +120,10 @@ pub struct TrainingInfo {
     /// (`train --scheduler-points`).
     #[serde(default)]
     pub scheduler_points: bool,
+    /// How the test split was drawn (`train --split`); empty in models
+    /// written before the field: stratified.
+    #[serde(default)]
+    pub split: String,
 }
 
 /// Integer threshold with `x < t` equivalent to linfa's `x as f64 < split` for integer x.
@@ -418,17 +435,7 @@ pub mod tests {
             schema_hash: SCHEMA.hash_hex(),
             features: SCHEMA.names().map(str::to_string).collect(),
             depth: 1,
-            nodes: vec![
-                Node {
-                    feature: 1,
-                    threshold: 1,
-                    left: 1,
-                    right: 2,
-                    verdict: 0,
-                },
-                leaf(1),
-                leaf(0),
-            ],
+            nodes: vec![Node::split(1, 1, 1, 2), leaf(1), leaf(0)],
             importance: vec![0.0; NR_FEATURES],
             metrics: ModelMetrics::default(),
             training: TrainingInfo::default(),

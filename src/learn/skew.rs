@@ -295,21 +295,9 @@ mod tests {
     fn model() -> Model {
         let mut m = crate::learn::model::tests::tiny();
         m.nodes = vec![
-            Node {
-                feature: 1,
-                threshold: 1,
-                left: 1,
-                right: 2,
-                verdict: 0,
-            },
+            Node::split(1, 1, 1, 2),
             Node::leaf(1),
-            Node {
-                feature: 7,
-                threshold: 10,
-                left: 3,
-                right: 4,
-                verdict: 0,
-            },
+            Node::split(7, 10, 3, 4),
             Node::leaf(1),
             Node::leaf(0),
         ];

@@ -26,6 +26,38 @@ use crate::learn::metrics::Metrics;
 use crate::learn::model::{Model, ModelMetrics, TrainingInfo, MAX_DEPTH};
 use crate::rng::XorShift64Star;
 
+/// How the test split is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Split {
+    /// The last --test-fraction of every dataset, in time order: only the
+    /// rows at the boundary have near-duplicate neighbours in training.
+    TimeTail,
+    /// Stratified random rows, as the shipped model was trained (random
+    /// rows leak: neighbours of one balance pass are near-duplicates).
+    Stratified,
+}
+
+impl Split {
+    /// The name stored in the model file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::TimeTail => "time-tail",
+            Split::Stratified => "stratified",
+        }
+    }
+
+    /// From a model file; models written before the field are stratified
+    /// (the shipped-model test retrains with it).
+    #[cfg(test)]
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name {
+            "time-tail" => Ok(Split::TimeTail),
+            "stratified" | "" => Ok(Split::Stratified),
+            other => bail!("unknown test split '{other}'"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ClassWeight {
     /// Every row weighs 1.
@@ -56,6 +88,9 @@ pub struct TrainOpts {
     /// Share of rows kept out of training for the test split.
     #[arg(long, default_value_t = 0.2)]
     pub test_fraction: f64,
+    /// How the test split is drawn.
+    #[arg(long, value_enum, default_value_t = Split::TimeTail)]
+    pub split: Split,
     /// Folds of cross-validation, consecutive time blocks of every dataset,
     /// run at every depth up to --max-depth (0 or 1: none).
     #[arg(long, default_value_t = 5)]
@@ -114,6 +149,26 @@ pub fn time_block_folds(lens: &[usize], k: usize) -> Vec<Vec<usize>> {
 /// Deterministic Fisher-Yates shuffle: same seed, same split everywhere.
 fn shuffle(v: &mut [usize], seed: u64) {
     XorShift64Star::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)).shuffle(v);
+}
+
+/// Time-tail split: (train, test) indices, test the last `frac` of each
+/// dataset (of lengths `lens`, concatenated in that order).
+pub fn time_tail_split(lens: &[usize], frac: f64) -> (Vec<usize>, Vec<usize>) {
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for (off, len) in offsets(lens) {
+        let n_test = ((len as f64) * frac).round() as usize;
+        train.extend(off..off + len - n_test);
+        test.extend(off + len - n_test..off + len);
+    }
+    (train, test)
+}
+
+/// The test split `o` asks for.
+pub fn split(o: &TrainOpts, y: &[bool], lens: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    match o.split {
+        Split::TimeTail => time_tail_split(lens, o.test_fraction),
+        Split::Stratified => stratified_split(y, o.test_fraction, o.seed),
+    }
 }
 
 /// Stratified split: (train, test) indices with about `frac` of each class in test.
@@ -294,11 +349,11 @@ pub fn run(o: &TrainOpts) -> Result<Model> {
         metrics.cv_depth_curve = curve;
     }
 
-    let (train, test) = stratified_split(&y, o.test_fraction, o.seed);
+    let (train, test) = split(o, &y, &lens);
     let tree = fit(&x, &y, &train, o)?;
     if !test.is_empty() {
         let m = evaluate(&tree, &x, &y, &test);
-        println!("test split ({} rows):\n{m}", test.len());
+        println!("test split ({}, {} rows):\n{m}", o.split.name(), test.len());
         metrics.test = Some(m);
     }
     for p in &o.holdout {
@@ -317,6 +372,7 @@ pub fn run(o: &TrainOpts) -> Result<Model> {
         class_weight: format!("{:?}", o.class_weight).to_lowercase(),
         seed: o.seed,
         scheduler_points: o.scheduler_points,
+        split: o.split.name().to_string(),
     };
     let model = Model::from_linfa(&tree, metrics, training)?;
     // The exported integer tree must answer exactly as linfa on every row we have.
@@ -387,6 +443,7 @@ mod tests {
             min_samples_leaf: 1.0,
             class_weight: ClassWeight::Balanced,
             test_fraction: 0.2,
+            split: Split::TimeTail,
             folds: 3,
             seed: 1,
             scheduler_points: false,
@@ -455,6 +512,13 @@ mod tests {
         let mut all: Vec<usize> = train.iter().chain(&test).copied().collect();
         all.sort();
         assert_eq!(all, (0..100).collect::<Vec<_>>());
+        // Time tail: the last 20% of each dataset, nothing else.
+        let (train, test) = time_tail_split(&[10, 20], 0.2);
+        assert_eq!(test, vec![8, 9, 26, 27, 28, 29]);
+        assert_eq!(train, (0..8).chain(10..26).collect::<Vec<_>>());
+        assert_eq!(Split::from_name("time-tail").unwrap(), Split::TimeTail);
+        assert_eq!(Split::from_name("").unwrap(), Split::Stratified);
+        assert!(Split::from_name("x").is_err());
         // Two datasets of 10 and 20 rows, 5 folds: fold f holds rows
         // 2f..2f+2 of the first and 4f..4f+4 of the second, in order.
         let folds = time_block_folds(&[10, 20], 5);
@@ -541,6 +605,7 @@ mod linfa_patch {
                 min_samples_leaf: 1.0,
                 class_weight,
                 test_fraction: 0.2,
+                split: Split::Stratified,
                 folds: 0,
                 seed: 1,
                 scheduler_points: false,
@@ -586,12 +651,14 @@ mod shipped {
                 ClassWeight::Balanced
             },
             test_fraction: 0.2,
+            split: Split::from_name(&t.split).unwrap(),
             folds: 0,
             seed: t.seed,
             scheduler_points: t.scheduler_points,
         };
-        let (x, y, _) = load_all(&o).unwrap();
-        let (train, _) = stratified_split(&y, o.test_fraction, o.seed);
+        let (x, y, sets) = load_all(&o).unwrap();
+        let lens: Vec<usize> = sets.iter().map(Dataset::len).collect();
+        let (train, _) = split(&o, &y, &lens);
         let tree = fit(&x, &y, &train, &o).unwrap();
         let mut files: Vec<_> = std::fs::read_dir(top.join("datasets"))
             .unwrap()
