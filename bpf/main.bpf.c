@@ -11,8 +11,9 @@
  *     migration cost) go to their CPU's DSQ; everything else, preempted
  *     tasks included, to the LLC's shared DSQ, which every CPU of the LLC
  *     serves, and an idle CPU the task may use is kicked.  A queued wakeup
- *     preempts its CPU's task when its vtime is well behind (the fair
- *     class's wakeup preemption).
+ *     preempts a running task whose vtime is well ahead (the fair class's
+ *     wakeup preemption): its CPU's, or for the LLC's DSQ the one furthest
+ *     ahead among --preempt-scan CPUs of the LLC.
  *   - dispatch: a CPU takes the lower-vtime head of its own DSQ and its
  *     LLC's DSQ; with both empty it keeps prev if prev still wants to run,
  *     else steals, nearest queues first (its LLC, its node, other nodes).
@@ -35,7 +36,9 @@
  * unless balancing failed more than cache_nice_tries times; its userspace
  * twin is src/sched/heuristic.rs), or the learned tree (tree.bpf.h) behind
  * hard guards, or the heuristic with the tree walked beside it (shadow).
- * Tree decisions are sampled to userspace, where linfa checks each one.
+ * Tree decisions are sampled to userspace, where linfa checks each one;
+ * with `run --record`, decisions of any policy are sent to userspace too,
+ * which writes them as a serving dataset (src/sched/record.rs).
  */
 #include <scx/common.bpf.h>
 #include "intf.h"

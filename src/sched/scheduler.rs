@@ -6,8 +6,9 @@
 //!
 //! While running, the loop also beats the heartbeat that BPF checks before
 //! trusting the tree (`--feed-timeout-ms`), feeds the tree's sampled
-//! decisions to the linfa twin (src/sched/twin.rs), and swaps the model on
-//! SIGHUP or, with `--watch`, when its file changes.
+//! decisions to the linfa twin (src/sched/twin.rs), writes `--record`'s
+//! decisions (src/sched/record.rs), and swaps the model on SIGHUP or, with
+//! `--watch`, when its file changes.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
