@@ -86,6 +86,7 @@ enum stat_idx {
 	STAT_WAKE_WAITS,	/* ... the number of such wakeups */
 	STAT_RECORDS,		/* decisions sent to `run --record` */
 	STAT_RECORDS_DROPPED,	/* ... that its ring buffer could not take */
+	STAT_RCU_BOOST,		/* preempted RCU readers queued first, or kept at slice end */
 	STAT_MIG_BASE,		/* + enum mig_verdict: can_migrate() results */
 	NR_MLSCHED_STATS = STAT_MIG_BASE + NR_MIG_VERDICTS,
 };

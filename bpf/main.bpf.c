@@ -27,7 +27,9 @@
  * and starve it.  Since dispatch runs before prev is re-enqueued, dispatch
  * itself compares prev's vtime (with its current run) with the queue heads
  * and lets prev go on while it is not ahead: that is what gives nice
- * levels their weight ratio on a shared CPU.
+ * levels their weight ratio on a shared CPU.  A task preempted inside an
+ * RCU read-side section is queued first and kept until it leaves it (see
+ * rcu_reader()): vtime order must not hold up an RCU grace period.
  *
  * Why: every steal passes through can_migrate(p, src, dst), the counterpart
  * of the kernel's can_migrate_task().  It computes the feature vector of
@@ -89,6 +91,7 @@ struct mls_task_ctx {
 	u64 enq_at;		/* when the task was last queued (ns) */
 	u64 last_stop;		/* when the task last stopped running (ns) */
 	u64 started;		/* when it last started running (ns) */
+	u64 rcu_debt;		/* vtime waived while queued first as an RCU reader (see rcu_reader()) */
 	bool woken;		/* queued by a wakeup, not yet running */
 };
 
@@ -113,7 +116,7 @@ struct cpu_run {
 	u64 vtime;		/* dsq_vtime of the running task when it started */
 	u64 started;		/* when it started (0: nothing of ours runs) */
 	u64 weight;		/* its p->scx.weight */
-	bool starved;		/* it waited > STARVATION_NS: no wakeup preempts it */
+	bool shielded;		/* it waited > STARVATION_NS, or is an RCU reader: no wakeup preempts it */
 };
 
 struct {
@@ -495,18 +498,35 @@ s32 BPF_STRUCT_OPS(mlsched_select_cpu, struct task_struct *p, s32 prev_cpu, u64 
 }
 
 /*
- * A task's vtime as the queues see it: at most one slice behind vtime_now.
- * A sleeper gets that much credit and no more; a task that ran little while
- * others raced ahead (yielders, or tasks on a busy CPU while another CPU
- * ran low-weight tasks) is brought up, so that queues cannot drift apart.
- * Applied on every enqueue, not only wakeups: the drift seen without it
- * starved a pinned ksoftirqd for 38 s behind preempted CPU hogs.
+ * A task's vtime as the queues see it: at most one slice behind vtime_now,
+ * and at most one lowest-weight slice (vtime_delta(1, slice_ns), 100
+ * slices) ahead of it.
+ *
+ * Behind: a sleeper gets that much credit and no more; a task that ran
+ * little while others raced ahead (yielders, or tasks on a busy CPU while
+ * another CPU ran low-weight tasks) is brought up, so that queues cannot
+ * drift apart.  Applied on every enqueue, not only wakeups: the drift seen
+ * without it starved a pinned ksoftirqd for 38 s behind preempted CPU hogs.
+ *
+ * Ahead: a low-weight task's vtime leaps 100 times faster than a nice-0
+ * one's, and its wait is that lead divided by how fast vtime_now moves
+ * (about CPUs / runnable tasks of real time).  A nice-19 khugepaged that
+ * ran 44 ms in a row (an RCU reader kept on its CPU, see rcu_reader())
+ * led by 4.4 s and waited 39 s behind stress-ng workers: the kernel's
+ * watchdog ejected the scheduler (tests/vm/sustained.sh, VM/TCG).  The
+ * fair class bounds a task's lag the same way (about two slices of its own
+ * weight).  The bound is at least one whole slice of the lowest weight, so
+ * weight ratios hold for every task that runs a slice at a time.
  */
+#define VTIME_AHEAD_MAX	(slice_ns * 100)
+
 static u64 vtime_clamped(u64 vtime)
 {
-	u64 floor = vtime_now - slice_ns;
+	u64 floor = vtime_now - slice_ns, ceil = vtime_now + VTIME_AHEAD_MAX;
 
-	return time_before(vtime, floor) ? floor : vtime;
+	if (time_before(vtime, floor))
+		return floor;
+	return time_after(vtime, ceil) ? ceil : vtime;
 }
 
 /*
@@ -590,7 +610,7 @@ static s64 preempt_lead(s32 cpu, u64 vtime, u64 now)
 
 	if (!cr || !cr->started)
 		return 0;
-	if (cr->starved)
+	if (cr->shielded)
 		return -1;
 	/* Clocks of two CPUs: @now may be a little behind cr->started. */
 	ran = (s64)(now - cr->started);
@@ -653,6 +673,51 @@ static void wakeup_preempt_llc(struct task_struct *p, s32 prev, u64 vtime)
 }
 
 /*
+ * Was @p preempted inside an RCU read-side critical section (and is still
+ * inside it)?  Under preemptible RCU (every Debian kernel:
+ * PREEMPT_DYNAMIC), such a task blocks the grace period until it runs
+ * again, and the kernel ejects a scheduler
+ * that leaves a grace period blocked for 21 s (an RCU stall).  Vtime order
+ * can do that to a low-weight task: a nice-19 khugepaged, preempted while
+ * copying a huge page under rcu_read_lock (collapse_huge_page), queued 1 s
+ * of vtime behind a dozen stress-ng workers and ran 3 ms per ~4 s (RCU
+ * stall ejection in tests/vm/sustained.sh, VM/TCG, in CI and locally).
+ * Such a reader is queued first (the vtime it skips is owed, and charged
+ * when it runs), kept when its slice ends, and shielded from wakeup
+ * preemption: what CONFIG_RCU_BOOST does for the fair class, without the
+ * 500 ms delay.
+ *
+ * The test is the flag rcu_note_context_switch() sets on a reader that is
+ * switched out, at the start of __schedule(), before any of our callbacks
+ * run; the outermost rcu_read_unlock() clears it.  Not the nesting depth:
+ * inside our callbacks the current task's depth counts the rcu_read_lock()
+ * of the BPF trampoline itself (every preempted task looked like a reader,
+ * 40 million boosts in 120 s).  Kernels without preemptible RCU have no
+ * such field, and no such stall.
+ */
+static bool rcu_reader(const struct task_struct *p)
+{
+	if (!bpf_core_field_exists(p->rcu_read_unlock_special))
+		return false;
+	return BPF_CORE_READ(p, rcu_read_unlock_special.b.blocked) != 0;
+}
+
+/*
+ * An RCU reader's key in the queues: below every clamped vtime (see
+ * rcu_reader()).  The vtime it skips is kept in @tctx, and running charges
+ * it back.
+ */
+static u64 rcu_reader_first(struct mls_task_ctx *tctx, u64 vtime)
+{
+	u64 key = vtime_now - slice_ns - 1;
+
+	if (tctx && time_after(vtime, key))
+		tctx->rcu_debt += vtime - key;
+	stat_inc(STAT_RCU_BOOST);
+	return key;
+}
+
+/*
  * enqueue: pinned tasks, and wakeups that are still cache-hot (they slept
  * less than the migration cost), go to their CPU's DSQ.  Everything else,
  * preempted tasks included, goes to the LLC's shared DSQ, which every CPU
@@ -673,6 +738,8 @@ void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 		tctx->enq_at = now;
 		tctx->woken = wakeup;
 	}
+	if (!wakeup && rcu_reader(p))
+		vtime = rcu_reader_first(tctx, vtime);
 	if (p->nr_cpus_allowed == 1 || is_migration_disabled(p) || (wakeup && is_hot(p, now))) {
 		scx_bpf_dsq_insert_vtime(p, cpu, slice_ns, vtime, enq_flags);
 		if (wakeup)
@@ -873,9 +940,10 @@ static void charge_run(struct task_struct *p, struct mls_task_ctx *tctx, u64 now
  * ops.stopping nor ops.running sees it: charge its run to its vtime here,
  * and let vtime_now follow it, as if it had stopped and started again.
  * Otherwise vtime_now stands still while CPU hogs are kept, and a waker's
- * one-slice credit grows into many.
+ * one-slice credit grows into many.  @shielded: no wakeup preempts it
+ * (an RCU reader, see rcu_reader()).
  */
-static void keep_prev(struct task_struct *prev, s32 cpu, u64 now)
+static void keep_prev(struct task_struct *prev, s32 cpu, u64 now, bool shielded)
 {
 	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, prev, 0, 0);
 	struct cpu_run *cr = cpu_run_of(cpu);
@@ -886,7 +954,7 @@ static void keep_prev(struct task_struct *prev, s32 cpu, u64 now)
 	if (cr) {
 		cr->vtime = prev->scx.dsq_vtime;
 		cr->started = now;
-		cr->starved = false;
+		cr->shielded = shielded;
 	}
 	scx_bpf_task_set_slice(prev, slice_ns);
 	stat_inc(STAT_KEEP_PREV);
@@ -916,6 +984,12 @@ void BPF_STRUCT_OPS(mlsched_dispatch, s32 cpu, struct task_struct *prev)
 	u64 now = scx_bpf_now();
 	int stolen;
 
+	if (prev_queued && rcu_reader(prev)) {
+		/* Its slice ended inside an RCU read-side section: see rcu_reader(). */
+		stat_inc(STAT_RCU_BOOST);
+		keep_prev(prev, cpu, now, true);
+		return;
+	}
 	if (mine && waited_too_long(mine, now)) {
 		shared_first = false;
 		stat_inc(STAT_STARVATION_GUARD);
@@ -933,7 +1007,7 @@ void BPF_STRUCT_OPS(mlsched_dispatch, s32 cpu, struct task_struct *prev)
 		struct task_struct *head = shared_first ? ours : mine;
 
 		if (head && !time_after(prev_vtime(prev, now), head->scx.dsq_vtime)) {
-			keep_prev(prev, cpu, now);
+			keep_prev(prev, cpu, now, false);
 			return;
 		}
 	}
@@ -952,7 +1026,7 @@ void BPF_STRUCT_OPS(mlsched_dispatch, s32 cpu, struct task_struct *prev)
 	 * stealing here moved one task per slice for no balance at all.
 	 */
 	if (prev_queued) {
-		keep_prev(prev, cpu, now);
+		keep_prev(prev, cpu, now, false);
 		return;
 	}
 
@@ -1013,13 +1087,19 @@ void BPF_STRUCT_OPS(mlsched_running, struct task_struct *p)
 {
 	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
 	struct cpu_run *cr = cpu_run_of(scx_bpf_task_cpu(p));
-	u64 now = scx_bpf_now(), vtime = vtime_clamped(p->scx.dsq_vtime);
+	u64 now = scx_bpf_now(), vtime = p->scx.dsq_vtime;
 
+	/* An RCU reader queued first pays the vtime it skipped (rcu_reader_first()). */
+	if (tctx && tctx->rcu_debt) {
+		vtime += tctx->rcu_debt;
+		tctx->rcu_debt = 0;
+	}
 	/*
 	 * A long sleeper that select_cpu() sent straight to an idle CPU never
 	 * passed enqueue's clamp: clamp it here, or its old vtime would be
 	 * charged on and no wakeup could ever preempt it.
 	 */
+	vtime = vtime_clamped(vtime);
 	if (vtime != p->scx.dsq_vtime)
 		scx_bpf_task_set_dsq_vtime(p, vtime);
 	vtime_now_follow(vtime);
@@ -1031,9 +1111,11 @@ void BPF_STRUCT_OPS(mlsched_running, struct task_struct *p)
 		 * A task that waited past the starvation bound runs its slice
 		 * whole: preempted at PREEMPT_MIN_NS each time, a nice-19
 		 * khugepaged got a run of 250 us per 100 ms and stayed inside an
-		 * RCU read-side section for 21 s (tests/vm/sustained.sh).
+		 * RCU read-side section for 21 s (tests/vm/sustained.sh).  An
+		 * RCU reader is shielded too (see rcu_reader()).
 		 */
-		cr->starved = tctx && tctx->enq_at && now - tctx->enq_at > STARVATION_NS;
+		cr->shielded = (tctx && tctx->enq_at && now - tctx->enq_at > STARVATION_NS) ||
+			       rcu_reader(p);
 	}
 	if (!tctx)
 		return;

@@ -75,6 +75,8 @@ pub struct Metrics {
     pub records_dropped: u64,
     #[stat(desc = "Dispatches where the 100 ms starvation guard chose the task")]
     pub starvation_guard: u64,
+    #[stat(desc = "Preempted RCU readers queued first, or kept on their CPU at slice end")]
+    pub rcu_boost: u64,
     #[stat(desc = "CPUs that went idle while a task they were refused (not pinned) waited")]
     pub idle_refused: u64,
     #[stat(desc = "Idle CPUs woken that found nothing to run")]
@@ -136,6 +138,7 @@ impl Metrics {
             records: at(c::stat_idx_STAT_RECORDS),
             records_dropped: at(c::stat_idx_STAT_RECORDS_DROPPED),
             starvation_guard: at(c::stat_idx_STAT_STARVATION_GUARD),
+            rcu_boost: at(c::stat_idx_STAT_RCU_BOOST),
             idle_refused: at(c::stat_idx_STAT_IDLE_REFUSED),
             kick_wasted: at(c::stat_idx_STAT_KICK_WASTED),
             kick_backoff: at(c::stat_idx_STAT_KICK_BACKOFF),
@@ -246,7 +249,7 @@ impl Metrics {
         writeln!(
             w,
             "[scx_mlsched] wakeups -> queued: {} mean wait: {} preempt: {} | idle while refused: {} | \
-             kicks wasted: {} backoff: {} | starvation guard: {} steal nopid: {}",
+             kicks wasted: {} backoff: {} | starvation guard: {} rcu boost: {} steal nopid: {}",
             self.wake_waits,
             self.mean_wake_wait(),
             self.preempt,
@@ -254,6 +257,7 @@ impl Metrics {
             self.kick_wasted,
             self.kick_backoff,
             self.starvation_guard,
+            self.rcu_boost,
             self.steal_nopid,
         )?;
         Ok(())
@@ -359,6 +363,7 @@ mod tests {
         cnt[c::stat_idx_STAT_WAKE_WAITS as usize] = 3;
         cnt[c::stat_idx_STAT_KICK_WASTED as usize] = 11;
         cnt[c::stat_idx_STAT_STARVATION_GUARD as usize] = 2;
+        cnt[c::stat_idx_STAT_RCU_BOOST as usize] = 4;
         let m = Metrics::from_counters(&cnt);
         assert_eq!(m.mean_wake_wait(), "3000 us");
         assert_eq!(Metrics::default().mean_wake_wait(), "-");
@@ -367,7 +372,7 @@ mod tests {
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains("queued: 3 mean wait: 3000 us"), "{out}");
         assert!(out.contains("kicks wasted: 11"), "{out}");
-        assert!(out.contains("starvation guard: 2"), "{out}");
+        assert!(out.contains("starvation guard: 2 rcu boost: 4"), "{out}");
     }
 
     #[test]
