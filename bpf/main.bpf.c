@@ -703,16 +703,34 @@ static bool rcu_reader(const struct task_struct *p)
 }
 
 /*
- * An RCU reader's key in the queues: below every clamped vtime (see
- * rcu_reader()).  The vtime it skips is kept in @tctx, and running charges
- * it back.
+ * @p's own vtime: its dsq_vtime plus the RCU debt it has not paid yet (it
+ * was queued first and has not run since), which this settles.
  */
+static u64 task_vtime(struct task_struct *p, struct mls_task_ctx *tctx)
+{
+	u64 vtime = p->scx.dsq_vtime;
+
+	if (tctx && tctx->rcu_debt) {
+		vtime += tctx->rcu_debt;
+		tctx->rcu_debt = 0;
+	}
+	return vtime;
+}
+
+/*
+ * An RCU reader's key in the queues: far below every queued vtime (those
+ * clamped against an older vtime_now too; the queues order by signed
+ * difference, so 2^62 behind is still "before").  The vtime it skips is
+ * kept in @tctx, and running charges it back exactly.
+ */
+#define RCU_READER_LEAD	(1ULL << 62)
+
 static u64 rcu_reader_first(struct mls_task_ctx *tctx, u64 vtime)
 {
-	u64 key = vtime_now - slice_ns - 1;
+	u64 key = vtime_now - RCU_READER_LEAD;
 
-	if (tctx && time_after(vtime, key))
-		tctx->rcu_debt += vtime - key;
+	if (tctx)
+		tctx->rcu_debt = vtime - key;
 	stat_inc(STAT_RCU_BOOST);
 	return key;
 }
@@ -729,8 +747,9 @@ static u64 rcu_reader_first(struct mls_task_ctx *tctx, u64 vtime)
 void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	s32 cpu = scx_bpf_task_cpu(p);
-	u64 vtime = vtime_clamped(p->scx.dsq_vtime);
 	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
+	/* With its RCU debt if it is queued again before it ran. */
+	u64 vtime = vtime_clamped(task_vtime(p, tctx));
 	bool wakeup = enq_flags & SCX_ENQ_WAKEUP;
 	u64 now = scx_bpf_now();
 
@@ -984,18 +1003,22 @@ void BPF_STRUCT_OPS(mlsched_dispatch, s32 cpu, struct task_struct *prev)
 	u64 now = scx_bpf_now();
 	int stolen;
 
-	if (prev_queued && rcu_reader(prev)) {
-		/* Its slice ended inside an RCU read-side section: see rcu_reader(). */
-		stat_inc(STAT_RCU_BOOST);
-		keep_prev(prev, cpu, now, true);
-		return;
-	}
 	if (mine && waited_too_long(mine, now)) {
 		shared_first = false;
 		stat_inc(STAT_STARVATION_GUARD);
 	} else if (ours && waited_too_long(ours, now)) {
 		shared_first = true;
 		stat_inc(STAT_STARVATION_GUARD);
+	} else if (prev_queued && rcu_reader(prev)) {
+		/*
+		 * Its slice ended inside an RCU read-side section (see
+		 * rcu_reader()): it goes on, unless a queued task waited past
+		 * the starvation bound (a task that runs reader after reader
+		 * would otherwise keep the CPU for good).
+		 */
+		stat_inc(STAT_RCU_BOOST);
+		keep_prev(prev, cpu, now, true);
+		return;
 	} else if (prev_queued) {
 		/*
 		 * prev's slice ran out, and it is not in any queue yet: it
@@ -1087,13 +1110,9 @@ void BPF_STRUCT_OPS(mlsched_running, struct task_struct *p)
 {
 	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
 	struct cpu_run *cr = cpu_run_of(scx_bpf_task_cpu(p));
-	u64 now = scx_bpf_now(), vtime = p->scx.dsq_vtime;
-
 	/* An RCU reader queued first pays the vtime it skipped (rcu_reader_first()). */
-	if (tctx && tctx->rcu_debt) {
-		vtime += tctx->rcu_debt;
-		tctx->rcu_debt = 0;
-	}
+	u64 now = scx_bpf_now(), vtime = task_vtime(p, tctx);
+
 	/*
 	 * A long sleeper that select_cpu() sent straight to an idle CPU never
 	 * passed enqueue's clamp: clamp it here, or its old vtime would be
@@ -1143,6 +1162,11 @@ void BPF_STRUCT_OPS(mlsched_stopping, struct task_struct *p, bool runnable)
 
 void BPF_STRUCT_OPS(mlsched_enable, struct task_struct *p)
 {
+	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
+
+	/* Back from another class: no RCU debt from before carries over. */
+	if (tctx)
+		tctx->rcu_debt = 0;
 	scx_bpf_task_set_dsq_vtime(p, vtime_now);
 }
 
