@@ -4,11 +4,13 @@
 # bench/workloads.sh, the kernel's can_migrate_task() decisions (`collect`:
 # datasets/NAME.csv) and scx_mlsched's own decisions (`run --record`, the
 # heuristic policy: datasets/serving-NAME.csv).
-#   bench/collect-datasets.sh [SECS] [all|collect|record]   (default 240 s, all)
+#   bench/collect-datasets.sh [SECS] [all|collect|record] [NAME]   (default 240 s, all,
+#                                                                  every workload)
 . "$(dirname "$0")/../scripts/common.sh"
 . bench/workloads.sh
 secs=${1:-240}
 what=${2:-all}
+only=${3:-}
 case $what in all | collect | record) ;; *) echo "usage: $0 [SECS] [all|collect|record]" >&2; exit 2 ;; esac
 setup
 build
@@ -27,6 +29,7 @@ record() { # NAME WORKLOAD_FN
         ". bench/workloads.sh; $stage/scx_mlsched run --record datasets/serving-$1.csv --record-every 8 --record-max 40000 >/tmp/record.log 2>&1 & pid=\$!; sleep 5; ($2 $secs); kill -TERM \$pid; wait \$pid; rc=\$?; tail -3 /tmp/record.log; exit \$rc"
 }
 for w in kcompile-fio:kcompile_fio hackbench-mix:hackbench_mix; do
+    [ -z "$only" ] || [ "$only" = "${w%%:*}" ] || continue
     [ "$what" = record ] || collect "${w%%:*}" "${w#*:}"
     [ "$what" = collect ] || record "${w%%:*}" "${w#*:}"
 done

@@ -35,11 +35,13 @@ struct row {
 	s64 label;
 	s32 src_cpu;
 	s32 dst_cpu;
+	s32 point;	/* enum mig_point: KERNEL_BALANCE, _BUSY_DST or _ACTIVE */
+	s32 pad;
 };
 
 struct stash {
 	struct row row;
-	u64 valid;
+	u64 valid;	/* 0 nothing stashed, 1 a row, 2 a call left out */
 };
 
 struct {
@@ -54,10 +56,13 @@ struct {
 	__uint(max_entries, 1 << 22);
 } rows SEC(".maps");
 
-/* [0] rows dropped (ring buffer full), [1] returns without an entry */
+/*
+ * [0] rows dropped (ring buffer full), [1] returns without an entry,
+ * [2] calls about a delayed-dequeue task, left out (see the entry probe)
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, 3);
 	__type(key, u32);
 	__type(value, u64);
 } counters SEC(".maps");
@@ -77,19 +82,6 @@ static s32 node_of(s32 cpu)
 	return v ? *v : 0;
 }
 
-/* The NUMA_MEM faults of @p on node @nid (task_faults_idx(NUMA_MEM, nid, 0/1)). */
-static s64 node_faults(struct task_struct *p, s32 nid)
-{
-	unsigned long *faults = BPF_CORE_READ(p, numa_faults);
-	unsigned long a = 0, b = 0;
-
-	if (!faults || nid < 0 || nid >= MAX_NODES)
-		return 0;
-	bpf_probe_read_kernel(&a, sizeof(a), faults + 2 * nid);
-	bpf_probe_read_kernel(&b, sizeof(b), faults + 2 * nid + 1);
-	return a + b;
-}
-
 static s64 idle_code(enum cpu_idle_type idle)
 {
 	if (idle == bpf_core_enum_value(enum cpu_idle_type, CPU_NEWLY_IDLE))
@@ -99,119 +91,61 @@ static s64 idle_code(enum cpu_idle_type idle)
 	return 0;
 }
 
-/* Field names of struct cfs_rq before the EEVDF sums were renamed. */
-struct cfs_rq___old {
-	s64 avg_vruntime;
-	u64 avg_load;
-	u64 min_vruntime;
-} __attribute__((preserve_access_index));
-
-/* avg_vruntime_weight() of kernel/sched/fair.c (7.3). */
-static s64 eevdf_weight(u64 w, u32 shift)
-{
-	if (shift) {
-		w >>= shift;
-		if (w < 2)
-			w = 2;
-	}
-	return w;
-}
-
-/*
- * !vruntime_eligible(cfs_rq, p->se.vruntime) of kernel/sched/fair.c (7.3):
- * lag >= 0 <=> sum_w_vruntime (+ curr) >= key * sum_weight (+ curr), with
- * weights from se->h_load.  The kernel compares in 128 bits; on a 64-bit
- * overflow the sign of key decides, as in its non-int128 variant.
- * Kernels before the rename use avg_vruntime/avg_load/min_vruntime.
- */
-static bool task_ineligible(struct task_struct *p, struct cfs_rq *cfs_rq)
-{
-	struct cfs_rq___old *old = (void *)cfs_rq;
-	struct sched_entity *curr;
-	s64 avg, load, key, base, lim;
-	u32 shift = 0;
-
-	if (bpf_core_field_exists(cfs_rq->sum_w_vruntime)) {
-		avg = BPF_CORE_READ(cfs_rq, sum_w_vruntime);
-		load = BPF_CORE_READ(cfs_rq, sum_weight);
-		base = BPF_CORE_READ(cfs_rq, zero_vruntime);
-		if (bpf_core_field_exists(cfs_rq->sum_shift))
-			shift = BPF_CORE_READ(cfs_rq, sum_shift) & 63;
-	} else if (bpf_core_field_exists(old->avg_vruntime)) {
-		avg = BPF_CORE_READ(old, avg_vruntime);
-		load = BPF_CORE_READ(old, avg_load);
-		base = BPF_CORE_READ(old, min_vruntime);
-	} else {
-		return false;
-	}
-	curr = BPF_CORE_READ(cfs_rq, curr);
-	if (curr && BPF_CORE_READ(curr, on_rq)) {
-		s64 w = eevdf_weight(bpf_core_field_exists(curr->h_load) ?
-				     BPF_CORE_READ(curr, h_load.weight) :
-				     BPF_CORE_READ(curr, load.weight) >> 10, shift);
-
-		avg += (s64)(BPF_CORE_READ(curr, vruntime) - base) * w;
-		load += w;
-	}
-	key = (s64)(BPF_CORE_READ(p, se.vruntime) - base);
-	if (key == 0 || load <= 0)
-		return avg < 0;
-	lim = 0x7fffffffffffffffLL / load;
-	if (key > lim || key < -lim)
-		return key > 0;
-	return avg < key * load;
-}
-
 SEC("kprobe/can_migrate_task")
 int BPF_KPROBE(can_migrate_task_entry, struct task_struct *p, struct lb_env *env)
 {
 	u32 zero = 0;
 	struct stash *st = bpf_map_lookup_elem(&stash_map, &zero);
-	struct rq *src_rq, *dst_rq;
+	struct rq *src_rq;
 	struct sched_domain *sd;
-	struct cfs_rq *cfs_rq;
-	s32 src, dst, nid, sn, dn;
-	s64 delta, total;
+	s32 src, dst;
+	s64 delta;
 	unsigned long bits = 0;
 	const struct cpumask *allowed;
 
 	if (!st)
 		return 0;
+	/*
+	 * A delayed-dequeue task (EEVDF) is asleep, kept on the rq only to
+	 * burn its lag; the kernel refuses to move it (unless the balance
+	 * migrates load, where it may).  Under sched_ext a
+	 * sleeping task is in no queue, so the scheduler never meets this
+	 * decision: training on it would teach refusals of cold tasks for a
+	 * reason the scheduler cannot see (parity, issue #10).
+	 */
+	if (bpf_core_field_exists(p->se.sched_delayed) && BPF_CORE_READ(p, se.sched_delayed)) {
+		count(2);
+		st->valid = 2;
+		return 0;
+	}
 	src_rq = BPF_CORE_READ(env, src_rq);
-	dst_rq = BPF_CORE_READ(env, dst_rq);
 	sd = BPF_CORE_READ(env, sd);
 	src = BPF_CORE_READ(env, src_cpu);
 	dst = BPF_CORE_READ(env, dst_cpu);
-	sn = node_of(src);
-	dn = node_of(dst);
-	nid = BPF_CORE_READ(p, numa_preferred_nid);
-	cfs_rq = BPF_CORE_READ(p, se.cfs_rq);
 
 	__builtin_memset(&st->row, 0, sizeof(st->row));
 	st->row.src_cpu = src;
 	st->row.dst_cpu = dst;
-	if (bpf_core_field_exists(src_rq->nr_preferred_running))
-		st->row.f[FEAT_src_non_pref_nr] = (s64)BPF_CORE_READ(src_rq, nr_running) -
-						  (s64)BPF_CORE_READ(src_rq, nr_preferred_running);
+	/*
+	 * The scheduler decides only for a CPU with nothing to run (it steals
+	 * when going idle), where the kernel's soft rule against ineligible
+	 * tasks (it needs tasks queued on dst) never applies: a balance to a
+	 * CPU that has tasks is a point of its own, which training can leave
+	 * out (train --scheduler-points).
+	 */
+	if (BPF_CORE_READ(env, flags) & LBF_ACTIVE_LB)
+		st->row.point = POINT_KERNEL_ACTIVE;
+	else if (BPF_CORE_READ(env, dst_rq, nr_running) > 0)
+		st->row.point = POINT_KERNEL_BUSY_DST;
+	else
+		st->row.point = POINT_KERNEL_BALANCE;
 	delta = (s64)(BPF_CORE_READ(src_rq, clock_task) - BPF_CORE_READ(p, se.exec_start));
 	st->row.f[FEAT_delta_hot] = delta < migration_cost_ns;
 	st->row.f[FEAT_idle_type] = idle_code(BPF_CORE_READ(env, idle));
-	st->row.f[FEAT_same_node] = sn == dn;
-	st->row.f[FEAT_prefer_src] = nid >= 0 && nid == sn;
-	st->row.f[FEAT_prefer_dst] = nid >= 0 && nid == dn;
+	st->row.f[FEAT_same_node] = node_of(src) == node_of(dst);
 	st->row.f[FEAT_src_len] = BPF_CORE_READ(src_rq, nr_running);
-	st->row.f[FEAT_src_load] = BPF_CORE_READ(src_rq, cfs.avg.load_avg);
-	st->row.f[FEAT_dst_load] = BPF_CORE_READ(dst_rq, cfs.avg.load_avg);
-	st->row.f[FEAT_dst_len] = BPF_CORE_READ(dst_rq, nr_running);
-	total = BPF_CORE_READ(p, total_numa_faults);
-	if (total > 0)
-		st->row.f[FEAT_delta_faults] = 1000 * (node_faults(p, dn) - node_faults(p, sn)) / total;
 	st->row.f[FEAT_extra_fails] = BPF_CORE_READ(sd, nr_balance_failed) > BPF_CORE_READ(sd, cache_nice_tries);
-	st->row.f[FEAT_buddy_hot] = cfs_rq && BPF_CORE_READ(cfs_rq, next) == &p->se &&
-				    BPF_CORE_READ(dst_rq, nr_running) > 0;
 	st->row.f[FEAT_running] = BPF_CORE_READ(p, on_cpu);
-	if (cfs_rq && bpf_core_field_exists(cfs_rq->throttle_count))
-		st->row.f[FEAT_throttled] = BPF_CORE_READ(cfs_rq, throttle_count) > 0;
 	allowed = BPF_CORE_READ(p, cpus_ptr);
 	if (dst >= 0 && dst < MAX_CPUS)
 		bpf_probe_read_kernel(&bits, sizeof(bits), &allowed->bits[dst / 64]);
@@ -221,12 +155,7 @@ int BPF_KPROBE(can_migrate_task_entry, struct task_struct *p, struct lb_env *env
 	st->row.f[FEAT_idle_policy] = BPF_CORE_READ(p, policy) == 5;
 	st->row.f[FEAT_per_cpu_kthread] = (BPF_CORE_READ(p, flags) & PF_KTHREAD) &&
 					  BPF_CORE_READ(p, nr_cpus_allowed) == 1;
-	if (bpf_core_field_exists(p->se.sched_delayed))
-		st->row.f[FEAT_sched_delayed] = BPF_CORE_READ(p, se.sched_delayed) != 0;
 	st->row.f[FEAT_balance_failed_any] = BPF_CORE_READ(sd, nr_balance_failed) > 0;
-	st->row.f[FEAT_ineligible] = BPF_CORE_READ(dst_rq, cfs.h_nr_queued) > 0 &&
-				     task_ineligible(p, &src_rq->cfs);
-	st->row.f[FEAT_active_lb] = (BPF_CORE_READ(env, flags) & LBF_ACTIVE_LB) != 0;
 	st->valid = 1;
 	return 0;
 }
@@ -240,6 +169,10 @@ int BPF_KRETPROBE(can_migrate_task_exit, long ret)
 
 	if (!st || !st->valid) {
 		count(1);
+		return 0;
+	}
+	if (st->valid == 2) {
+		st->valid = 0;
 		return 0;
 	}
 	st->valid = 0;

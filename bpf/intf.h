@@ -147,10 +147,11 @@ struct mig_sample {
  * balancing; this scheduler decides only when an idle CPU steals.
  */
 enum mig_point {
-	POINT_KERNEL_BALANCE	= 0,	/* collector: load_balance() */
+	POINT_KERNEL_BALANCE	= 0,	/* collector: load_balance() to a CPU with no task */
 	POINT_KERNEL_ACTIVE	= 1,	/* collector: active balancing (LBF_ACTIVE_LB) */
 	POINT_STEAL_CPU_DSQ	= 2,	/* scheduler: steal from another CPU's DSQ */
 	POINT_STEAL_LLC_DSQ	= 3,	/* scheduler: steal from another LLC's shared DSQ */
+	POINT_KERNEL_BUSY_DST	= 4,	/* collector: load_balance() to a CPU that has tasks */
 	NR_MIG_POINTS,
 };
 

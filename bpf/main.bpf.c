@@ -256,45 +256,41 @@ static __always_inline s32 can_migrate_decide(const struct mig_features *in)
 }
 
 /*
+ * nr_running of @cpu's runqueue: the kernel's own counter, which the
+ * collector reads as env->src_rq->nr_running.  sched_ext counts a task on
+ * the rq of its CPU wherever it is queued (a per-CPU or an LLC DSQ).  Read
+ * without @cpu's rq lock, as the kernel's balancer reads remote rqs.
+ */
+static s64 rq_nr_running(s32 cpu)
+{
+	struct rq *rq = bpf_per_cpu_ptr(&runqueues, cpu);
+
+	return rq ? BPF_CORE_READ(rq, nr_running) : 0;
+}
+
+/*
  * Fill the feature vector of "move @p from @src to @dst" as the scheduler
- * sees it (see the scheduler column of bpf/features.def).
+ * sees it (the scheduler column of bpf/features.def: each feature means
+ * what the collector's does).
  */
 static void mig_features_fill(struct mig_features *in, struct task_struct *p,
 			      s32 src, s32 dst, s64 idle_type)
 {
 	struct cpu_ctx *cctx = this_cpu_ctx();
 	u64 now = scx_bpf_now();
-	s64 src_len = scx_bpf_dsq_nr_queued(src) + 1;
-	s64 dst_len = scx_bpf_dsq_nr_queued(dst);
-	int nid = -1;
 
-	if (bpf_core_field_exists(p->numa_preferred_nid))
-		nid = BPF_CORE_READ(p, numa_preferred_nid);
-
-	in->f[FEAT_src_non_pref_nr] = 0;
 	in->f[FEAT_delta_hot] = is_hot(p, now);
 	in->f[FEAT_idle_type] = idle_type;
 	in->f[FEAT_same_node] = node_of(src) == node_of(dst);
-	in->f[FEAT_prefer_src] = nid >= 0 && nid == node_of(src);
-	in->f[FEAT_prefer_dst] = nid >= 0 && nid == node_of(dst);
-	in->f[FEAT_src_len] = src_len;
-	in->f[FEAT_src_load] = src_len * 1024;
-	in->f[FEAT_dst_load] = dst_len * 1024;
-	in->f[FEAT_dst_len] = dst_len;
-	in->f[FEAT_delta_faults] = 0;
+	in->f[FEAT_src_len] = rq_nr_running(src);
 	in->f[FEAT_extra_fails] = cctx && cctx->nr_balance_failed > cache_nice_tries;
-	in->f[FEAT_buddy_hot] = 0;
 	in->f[FEAT_running] = scx_bpf_task_running(p);
-	in->f[FEAT_throttled] = 0;
 	in->f[FEAT_dst_allowed] = bpf_cpumask_test_cpu(dst, p->cpus_ptr);
 	in->f[FEAT_weight] = (s64)p->scx.weight * 1024 / 100;
 	in->f[FEAT_migration_disabled] = is_migration_disabled(p);
 	in->f[FEAT_idle_policy] = p->policy == SCHED_IDLE_POLICY;
 	in->f[FEAT_per_cpu_kthread] = (p->flags & PF_KTHREAD) && p->nr_cpus_allowed == 1;
-	in->f[FEAT_sched_delayed] = 0;
 	in->f[FEAT_balance_failed_any] = cctx && cctx->nr_balance_failed > 0;
-	in->f[FEAT_ineligible] = dst_len > 0 && (s64)(p->scx.dsq_vtime - vtime_now) > 0;
-	in->f[FEAT_active_lb] = 0;
 }
 
 /*

@@ -19,7 +19,6 @@ use scx_utils::Topology;
 
 use crate::learn::dataset::{self, RowCtx};
 use crate::learn::features::{FeatureVec, NR_FEATURES};
-use crate::sched::bpf_intf as c;
 use crate::sched::preflight::{self, ExtState};
 
 mod skel {
@@ -46,16 +45,86 @@ pub struct CollectOpts {
     /// Hide the progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Leave NUMA balancing as it is.  By default it is off while
+    /// collecting (and restored after): it never runs under sched_ext (its
+    /// scanning is driven by the fair class's tick), so the scheduler never
+    /// knows a task's preferred node, and the kernel's NUMA-locality
+    /// refusals would be labels no scheduler feature explains.
+    #[arg(long)]
+    pub keep_numa_balancing: bool,
+}
+
+const NUMA_BALANCING: &str = "/proc/sys/kernel/numa_balancing";
+
+/// kernel.numa_balancing switched off for the collection, restored on drop
+/// (on every return and on a panic; not if the process is killed with
+/// SIGKILL, which leaves it off).
+struct NumaBalancing {
+    /// The setting before, if this changed it.
+    restore: Option<String>,
+    during: String,
+}
+
+impl NumaBalancing {
+    fn switch_off(keep: bool) -> Result<Self> {
+        let before = match std::fs::read_to_string(NUMA_BALANCING) {
+            Ok(s) => s,
+            // A kernel without CONFIG_NUMA_BALANCING: nothing to switch.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self {
+                    restore: None,
+                    during: "absent".into(),
+                })
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("reading {NUMA_BALANCING} (or pass --keep-numa-balancing)")
+                })
+            }
+        };
+        let before = before.trim().to_string();
+        if keep || before == "0" {
+            return Ok(Self {
+                restore: None,
+                during: before,
+            });
+        }
+        std::fs::write(NUMA_BALANCING, "0").with_context(|| {
+            format!(
+                "switching NUMA balancing off ({NUMA_BALANCING}); \
+                     --keep-numa-balancing collects with it on"
+            )
+        })?;
+        info!("NUMA balancing off while collecting (was {before}; --keep-numa-balancing keeps it)");
+        Ok(Self {
+            restore: Some(before),
+            during: "0".into(),
+        })
+    }
+
+    fn during(&self) -> String {
+        self.during.clone()
+    }
+}
+
+impl Drop for NumaBalancing {
+    fn drop(&mut self) {
+        if let Some(before) = self.restore.take() {
+            if let Err(e) = std::fs::write(NUMA_BALANCING, &before) {
+                warn!("could not restore {NUMA_BALANCING} to {before}: {e}");
+            }
+        }
+    }
 }
 
 /// A decoded `struct row` of collect.bpf.c.
 pub type Row = (FeatureVec, bool, RowCtx);
 
-/// Decode a `struct row`: features, label, then the CPU pair (two s32).
-/// Its decision point is active balancing when the active_lb feature says
-/// so, else load_balance().
+/// Decode a `struct row`: features, label, the CPU pair (two s32), then
+/// its decision point (s32, enum mig_point: load_balance() to a CPU with
+/// no task or to one that has tasks, or active balancing).
 pub fn decode(data: &[u8]) -> Option<Row> {
-    let need = (NR_FEATURES + 2) * 8;
+    let need = (NR_FEATURES + 2) * 8 + 4;
     if data.len() < need {
         return None;
     }
@@ -65,13 +134,8 @@ pub fn decode(data: &[u8]) -> Option<Row> {
     for (i, x) in v.iter_mut().enumerate() {
         *x = word(i);
     }
-    let point = if v[c::mlsched_feature_FEAT_active_lb as usize] != 0 {
-        c::mig_point_POINT_KERNEL_ACTIVE
-    } else {
-        c::mig_point_POINT_KERNEL_BALANCE
-    };
     let ctx = RowCtx {
-        point: point as i64,
+        point: half((NR_FEATURES + 2) * 8),
         src: half((NR_FEATURES + 1) * 8),
         dst: half((NR_FEATURES + 1) * 8 + 4),
     };
@@ -124,6 +188,7 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
     check_traceable()?;
 
     let topo = Topology::new().context("reading the CPU topology")?;
+    let numa = NumaBalancing::switch_off(o.keep_numa_balancing)?;
     let mut open_object = MaybeUninit::uninit();
     let builder = CollectSkelBuilder::default();
     let mut open = builder
@@ -152,6 +217,7 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
             ("nodes", topo.nodes.len().to_string()),
             ("migration_cost_ns", migration_cost_ns().to_string()),
             ("duration_s", o.duration.to_string()),
+            ("numa_balancing", numa.during()),
         ],
     )?;
 
@@ -201,9 +267,12 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
     drop(rb);
     let dropped = sum_counter(&skel.maps.counters, 0);
     let unpaired = sum_counter(&skel.maps.counters, 1);
+    let delayed = sum_counter(&skel.maps.counters, 2);
+    drop(numa);
     let path = writer.finish(&[
         ("dropped", dropped.to_string()),
         ("unpaired_returns", unpaired.to_string()),
+        ("delayed_left_out", delayed.to_string()),
     ])?;
     info!(
         "{written} rows written to {} in {:.1}s",
@@ -214,7 +283,8 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
         warn!("{dropped} rows were dropped (ring buffer full); they are counted in the dataset trailer");
     }
     println!(
-        "collect: {written} rows, {dropped} dropped, {unpaired} unpaired returns -> {}",
+        "collect: {written} rows, {dropped} dropped, {unpaired} unpaired returns, \
+         {delayed} calls about delayed-dequeue tasks left out -> {}",
         path.display()
     );
     Ok(())
@@ -223,6 +293,7 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sched::bpf_intf as c;
 
     #[test]
     fn decode_reads_features_then_label() {
@@ -232,18 +303,20 @@ mod tests {
         raw.extend_from_slice(&1i64.to_ne_bytes());
         raw.extend_from_slice(&3i32.to_ne_bytes()); // src cpu
         raw.extend_from_slice(&1i32.to_ne_bytes()); // dst cpu
+        raw.extend_from_slice(&(c::mig_point_POINT_KERNEL_ACTIVE as i32).to_ne_bytes());
+        raw.extend_from_slice(&0i32.to_ne_bytes()); // pad
         let (v, l, ctx) = decode(&raw).unwrap();
         assert_eq!(v[0], -3);
         assert_eq!(v[NR_FEATURES - 1], NR_FEATURES as i64 - 4);
         assert!(l);
         assert_eq!((ctx.src, ctx.dst), (3, 1));
-        let active = c::mlsched_feature_FEAT_active_lb as usize;
-        let point = |raw: &[u8]| decode(raw).unwrap().2.point as u32;
-        let at = active * 8;
-        raw[at..at + 8].copy_from_slice(&1i64.to_ne_bytes());
-        assert_eq!(point(&raw), c::mig_point_POINT_KERNEL_ACTIVE);
-        raw[at..at + 8].copy_from_slice(&0i64.to_ne_bytes());
-        assert_eq!(point(&raw), c::mig_point_POINT_KERNEL_BALANCE);
-        assert!(decode(&raw[..raw.len() - 1]).is_none());
+        assert_eq!(ctx.point, c::mig_point_POINT_KERNEL_ACTIVE as i64);
+        let at = (NR_FEATURES + 2) * 8;
+        raw[at..at + 4].copy_from_slice(&(c::mig_point_POINT_KERNEL_BALANCE as i32).to_ne_bytes());
+        assert_eq!(
+            decode(&raw).unwrap().2.point,
+            c::mig_point_POINT_KERNEL_BALANCE as i64
+        );
+        assert!(decode(&raw[..at + 3]).is_none());
     }
 }

@@ -16,9 +16,10 @@
 //! that reads datasets reads files with and without them.
 //!
 //! `retain_scheduler_points` keeps the rows of decision points the
-//! scheduler has (a CPU that is idle or going idle pulls; no active
-//! balancing); with no context columns it judges by the idle_type and
-//! active_lb features, which say the same.
+//! scheduler has (a CPU with no task pulls; no active balancing); with no
+//! context columns it judges by idle_type alone.
+//! `retain_tree_rows` keeps the rows that the hard guards leave to the tree
+//! (see `heuristic::ml_guard`): the model never decides the others.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -29,6 +30,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::learn::features::{FeatureVec, NR_FEATURES, SCHEMA};
 use crate::sched::bpf_intf as c;
+use crate::sched::heuristic;
 
 pub const MAGIC: &str = "scx_mlsched dataset v1";
 pub const LABEL: &str = "label";
@@ -53,6 +55,7 @@ pub fn point_name(point: i64) -> &'static str {
         Ok(c::mig_point_POINT_KERNEL_ACTIVE) => "kernel_active",
         Ok(c::mig_point_POINT_STEAL_CPU_DSQ) => "steal_cpu_dsq",
         Ok(c::mig_point_POINT_STEAL_LLC_DSQ) => "steal_llc_dsq",
+        Ok(c::mig_point_POINT_KERNEL_BUSY_DST) => "kernel_busy_dst",
         _ => "?",
     }
 }
@@ -68,8 +71,9 @@ pub struct Dataset {
 }
 
 /// Was this decision made at a point the scheduler has?  Its steals are;
-/// of the kernel's, balances of an idle or newly idle CPU are, and
-/// balances of a busy CPU (idle_type 0) and active balancing are not.
+/// of the kernel's, balances of an idle or newly idle CPU that has no task
+/// are, and balances of a busy CPU (idle_type 0), balances to a CPU that
+/// has tasks, and active balancing are not.
 pub fn scheduler_has_point(x: &FeatureVec, ctx: Option<&RowCtx>) -> bool {
     let steal = [
         c::mig_point_POINT_STEAL_CPU_DSQ,
@@ -79,12 +83,11 @@ pub fn scheduler_has_point(x: &FeatureVec, ctx: Option<&RowCtx>) -> bool {
         if steal.contains(&p) {
             return true;
         }
-        if p == c::mig_point_POINT_KERNEL_ACTIVE {
+        if p == c::mig_point_POINT_KERNEL_ACTIVE || p == c::mig_point_POINT_KERNEL_BUSY_DST {
             return false;
         }
     }
     x[c::mlsched_feature_FEAT_idle_type as usize] != 0
-        && x[c::mlsched_feature_FEAT_active_lb as usize] == 0
 }
 
 impl Dataset {
@@ -107,20 +110,55 @@ impl Dataset {
     /// Keep only rows of decision points the scheduler has
     /// ([`scheduler_has_point`]); returns how many were dropped.
     pub fn retain_scheduler_points(&mut self) -> usize {
-        let keep: Vec<bool> = (0..self.len())
-            .map(|i| scheduler_has_point(&self.x[i], self.ctx.get(i)))
-            .collect();
+        self.retain_rows(scheduler_has_point)
+    }
+
+    /// Keep only the rows that the hard guards leave to the tree
+    /// ([`heuristic::ml_guard`] says nothing); returns how many were dropped.
+    pub fn retain_tree_rows(&mut self) -> usize {
+        self.retain_rows(|x, _| heuristic::ml_guard(x).is_none())
+    }
+
+    /// Keep the rows (features, label and context alike) that `keep`
+    /// accepts; returns how many were dropped.
+    fn retain_rows(&mut self, keep: impl Fn(&FeatureVec, Option<&RowCtx>) -> bool) -> usize {
         let before = self.len();
-        let mut it = keep.iter();
-        self.x.retain(|_| *it.next().unwrap());
-        let mut it = keep.iter();
-        self.y.retain(|_| *it.next().unwrap());
+        let rows = std::mem::take(&mut self.x)
+            .into_iter()
+            .zip(std::mem::take(&mut self.y))
+            .enumerate()
+            .filter(|(i, (x, _))| keep(x, self.ctx.get(*i)))
+            .collect::<Vec<_>>();
         if !self.ctx.is_empty() {
-            let mut it = keep.iter();
-            self.ctx.retain(|_| *it.next().unwrap());
+            self.ctx = rows.iter().map(|(i, _)| self.ctx[*i]).collect();
         }
+        (self.x, self.y) = rows.into_iter().map(|(_, r)| r).unzip();
         before - self.len()
     }
+}
+
+/// Read a dataset as the model sees it: only the rows the tree decides (the
+/// hard guards decide the others, whatever the model says), and with
+/// `scheduler_points` only the rows of decision points the scheduler has.
+/// Says on stderr what it left out; an empty result is an error.
+pub fn read_for_model(p: &Path, scheduler_points: bool) -> Result<Dataset> {
+    let mut d = read(p)?;
+    let guarded = d.retain_tree_rows();
+    let elsewhere = if scheduler_points {
+        d.retain_scheduler_points()
+    } else {
+        0
+    };
+    log::info!(
+        "{}: {} rows for the tree; left out: {guarded} decided by the hard guards, \
+         {elsewhere} of decision points the scheduler does not have",
+        p.display(),
+        d.len()
+    );
+    if d.is_empty() {
+        bail!("{}: no row left for the tree", p.display());
+    }
+    Ok(d)
 }
 
 /// Where a dataset was made: `kernel` (release) and `host`, for its header.
@@ -451,15 +489,15 @@ mod tests {
     }
 
     /// Rows of points the scheduler lacks go: a busy CPU's balance, active
-    /// balancing; by the context where there is one, else by the features.
+    /// balancing; by the context where there is one, else by idle_type.
     #[test]
     fn scheduler_points_are_kept() {
         let idle = c::mlsched_feature_FEAT_idle_type as usize;
-        let active = c::mlsched_feature_FEAT_active_lb as usize;
-        let v = |idle_type: i64, active_lb: i64| {
+        let hot = c::mlsched_feature_FEAT_delta_hot as usize;
+        let v = |idle_type: i64, delta_hot: i64| {
             let mut x = [0i64; NR_FEATURES];
             x[idle] = idle_type;
-            x[active] = active_lb;
+            x[hot] = delta_hot;
             x
         };
         let rows = [v(0, 0), v(1, 0), v(2, 0), v(2, 1), v(0, 0)];
@@ -470,7 +508,7 @@ mod tests {
             y: vec![false, true, false, true, true],
             ctx: vec![],
         };
-        assert_eq!(ds.clone().retain_scheduler_points(), 3);
+        assert_eq!(ds.clone().retain_scheduler_points(), 2);
         let point = |p: u32| RowCtx {
             point: p as i64,
             src: 0,
@@ -480,7 +518,8 @@ mod tests {
             point(c::mig_point_POINT_KERNEL_BALANCE),
             point(c::mig_point_POINT_KERNEL_BALANCE),
             point(c::mig_point_POINT_KERNEL_ACTIVE),
-            point(c::mig_point_POINT_KERNEL_BALANCE),
+            // An idle balance to a CPU that already has tasks: not ours.
+            point(c::mig_point_POINT_KERNEL_BUSY_DST),
             // A steal is the scheduler's own point, whatever idle_type says.
             point(c::mig_point_POINT_STEAL_CPU_DSQ),
         ];
@@ -531,22 +570,23 @@ mod tests {
             "{}",
             err(&wrong)
         );
-        let e = err(&text_with_row(&vec!["0"; NR_FEATURES].join(",")));
+        let e = err(&text_with_row(&["0"; NR_FEATURES].join(",")));
         assert!(e.contains("d.csv:4:") && e.contains("columns"), "{e}");
         let e = err(&text_with_row(&vec!["0"; NR_FEATURES + 2].join(",")));
         assert!(e.contains("d.csv:4:") && e.contains("columns"), "{e}");
         let mut nan = vec!["0"; NR_FEATURES + 1];
-        nan[2] = "NaN";
+        let idle = c::mlsched_feature_FEAT_idle_type as usize;
+        nan[idle] = "NaN";
         let e = err(&text_with_row(&nan.join(",")));
         assert!(
             e.contains("d.csv:4:") && e.contains("idle_type") && e.contains("not an integer"),
             "{e}"
         );
-        nan[2] = "inf";
+        nan[idle] = "inf";
         assert!(err(&text_with_row(&nan.join(","))).contains("not an integer"));
-        nan[2] = "9007199254740993";
+        nan[idle] = "9007199254740993";
         assert!(err(&text_with_row(&nan.join(","))).contains("outside"));
-        nan[2] = "";
+        nan[idle] = "";
         assert!(err(&text_with_row(&nan.join(","))).contains("missing value for idle_type"));
         let mut lab = vec!["0"; NR_FEATURES + 1];
         lab[NR_FEATURES] = "2";

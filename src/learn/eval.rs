@@ -27,6 +27,11 @@ pub struct EvalOpts {
     /// How many disagreeing rows to print per dataset (0: none).
     #[arg(long, default_value_t = 20)]
     pub show: usize,
+    /// Score only rows of decision points the scheduler has (as `train
+    /// --scheduler-points`).  Rows the hard guards decide are never scored:
+    /// the model does not decide them.
+    #[arg(long)]
+    pub scheduler_points: bool,
 }
 
 /// One dataset's score and the rows (0-based) where model and label differ.
@@ -105,7 +110,7 @@ pub fn run(o: &EvalOpts) -> Result<()> {
     let sets = o
         .datasets
         .iter()
-        .map(|p| dataset::read(p))
+        .map(|p| dataset::read_for_model(p, o.scheduler_points))
         .collect::<Result<Vec<_>>>()?;
     print!("{}", report(o, &model, &sets));
     Ok(())
@@ -126,7 +131,11 @@ mod tests {
     fn shipped_model_scores_as_recorded() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let model = Model::load(&root.join("model/default.json")).unwrap();
-        let ds = shipped("datasets/hackbench-mix.csv");
+        let ds = dataset::read_for_model(
+            &root.join("datasets/hackbench-mix.csv"),
+            model.training.scheduler_points,
+        )
+        .unwrap();
         let s = score(&model, &ds);
         let recorded = model
             .metrics
@@ -159,6 +168,7 @@ mod tests {
             model: "m.json".into(),
             datasets: vec![],
             show: 3,
+            scheduler_points: false,
         };
         let text = report(&o, &model, &[ds.clone(), ds]);
         assert!(text.contains("balanced_accuracy="), "{text}");

@@ -276,9 +276,11 @@ mod tests {
             let b = dataset::read(&pq).unwrap();
             assert_eq!(a.x, b.x, "{name}: features");
             assert_eq!(a.y, b.y, "{name}: labels");
-            assert!(
-                b.ctx.is_empty(),
-                "{name}: a collected dataset has no context"
+            assert_eq!(a.ctx, b.ctx, "{name}: context (decision point, CPU pair)");
+            assert_eq!(
+                b.ctx.len(),
+                b.len(),
+                "{name}: a collected dataset has its context"
             );
             for (k, v) in &a.meta {
                 assert_eq!(b.meta.get(k), Some(v), "{name}: meta {k}");

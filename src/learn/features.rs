@@ -19,10 +19,22 @@ pub const NR_FEATURES: usize = bpf_intf::mlsched_feature_NR_FEATURES as usize;
 /// One feature vector in schema order.
 pub type FeatureVec = [i64; NR_FEATURES];
 
+/// How a feature is kept at parity between training and serving (the
+/// `parity` argument of features.def).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parity {
+    /// Computed the same way by the collector and the scheduler.
+    Same,
+    /// The same on both sides, and read by the hard guards before the tree
+    /// (ml_guard()): rows the guards decide are not trained or scored on.
+    Guard,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Feature {
     pub name: String,
     pub unit: String,
+    pub parity: Parity,
     /// How the kprobe collector computes it from can_migrate_task().
     pub collector: String,
     /// How the scheduler computes it at can_migrate().
@@ -71,12 +83,21 @@ pub fn parse(def: &str) -> Result<Schema> {
             );
         };
         let args = split_args(body);
-        if args.len() != 4 || args[0].is_empty() {
+        if args.len() != 5 || args[0].is_empty() {
             bail!(
-                "features.def line {}: expected FEATURE(name, unit, \"collector\", \"scheduler\")",
+                "features.def line {}: expected FEATURE(name, unit, parity, \"collector\", \"scheduler\")",
                 i + 1
             );
         }
+        let parity = match args[2].as_str() {
+            "same" => Parity::Same,
+            "guard" => Parity::Guard,
+            p => bail!(
+                "features.def line {}: parity of {} is {p:?}, not same or guard",
+                i + 1,
+                args[0]
+            ),
+        };
         if features.iter().any(|f: &Feature| f.name == args[0]) {
             bail!(
                 "features.def line {}: feature {} defined twice",
@@ -89,8 +110,9 @@ pub fn parse(def: &str) -> Result<Schema> {
         features.push(Feature {
             name: args[0].clone(),
             unit: args[1].clone(),
-            collector: args[2].clone(),
-            scheduler: args[3].clone(),
+            parity,
+            collector: args[3].clone(),
+            scheduler: args[4].clone(),
         });
     }
     if features.is_empty() {
@@ -138,21 +160,12 @@ mod tests {
         let s = &*SCHEMA;
         assert_eq!(s.features.len(), NR_FEATURES);
         let pairs = [
-            ("src_non_pref_nr", c::mlsched_feature_FEAT_src_non_pref_nr),
             ("delta_hot", c::mlsched_feature_FEAT_delta_hot),
             ("idle_type", c::mlsched_feature_FEAT_idle_type),
             ("same_node", c::mlsched_feature_FEAT_same_node),
-            ("prefer_src", c::mlsched_feature_FEAT_prefer_src),
-            ("prefer_dst", c::mlsched_feature_FEAT_prefer_dst),
             ("src_len", c::mlsched_feature_FEAT_src_len),
-            ("src_load", c::mlsched_feature_FEAT_src_load),
-            ("dst_load", c::mlsched_feature_FEAT_dst_load),
-            ("dst_len", c::mlsched_feature_FEAT_dst_len),
-            ("delta_faults", c::mlsched_feature_FEAT_delta_faults),
             ("extra_fails", c::mlsched_feature_FEAT_extra_fails),
-            ("buddy_hot", c::mlsched_feature_FEAT_buddy_hot),
             ("running", c::mlsched_feature_FEAT_running),
-            ("throttled", c::mlsched_feature_FEAT_throttled),
             ("dst_allowed", c::mlsched_feature_FEAT_dst_allowed),
             ("weight", c::mlsched_feature_FEAT_weight),
             (
@@ -161,13 +174,10 @@ mod tests {
             ),
             ("idle_policy", c::mlsched_feature_FEAT_idle_policy),
             ("per_cpu_kthread", c::mlsched_feature_FEAT_per_cpu_kthread),
-            ("sched_delayed", c::mlsched_feature_FEAT_sched_delayed),
             (
                 "balance_failed_any",
                 c::mlsched_feature_FEAT_balance_failed_any,
             ),
-            ("ineligible", c::mlsched_feature_FEAT_ineligible),
-            ("active_lb", c::mlsched_feature_FEAT_active_lb),
         ];
         assert_eq!(pairs.len(), NR_FEATURES);
         for (name, idx) in pairs {
@@ -177,23 +187,42 @@ mod tests {
 
     #[test]
     fn hash_changes_with_the_schema_and_not_with_spacing() {
-        let a =
-            parse("FEATURE(x, bool, \"a, b\", \"c\")\nFEATURE(y, count, \"d\", \"e\")").unwrap();
-        let spaced =
-            parse("  FEATURE(x,  bool, \"a, b\", \"c\")\n\nFEATURE(y, count, \"d\",   \"e\")")
-                .unwrap();
-        let swapped =
-            parse("FEATURE(y, count, \"d\", \"e\")\nFEATURE(x, bool, \"a, b\", \"c\")").unwrap();
+        let a = parse(
+            "FEATURE(x, bool, same, \"a, b\", \"c\")\nFEATURE(y, count, guard, \"d\", \"e\")",
+        )
+        .unwrap();
+        let spaced = parse(
+            "  FEATURE(x,  bool, same, \"a, b\", \"c\")\n\nFEATURE(y, count, guard, \"d\",   \"e\")",
+        )
+        .unwrap();
+        let swapped = parse(
+            "FEATURE(y, count, guard, \"d\", \"e\")\nFEATURE(x, bool, same, \"a, b\", \"c\")",
+        )
+        .unwrap();
+        let reparity = parse(
+            "FEATURE(x, bool, guard, \"a, b\", \"c\")\nFEATURE(y, count, guard, \"d\", \"e\")",
+        )
+        .unwrap();
         assert_eq!(a.hash, spaced.hash);
         assert_ne!(a.hash, swapped.hash);
+        assert_ne!(a.hash, reparity.hash);
         assert_eq!(a.features[0].collector, "a, b");
+        assert_eq!(
+            (a.features[0].parity, a.features[1].parity),
+            (Parity::Same, Parity::Guard)
+        );
     }
 
     #[test]
     fn bad_definitions_are_refused() {
         assert!(parse("/* nothing */").is_err());
-        assert!(parse("FEATURE(x, bool, \"a\")").is_err());
-        assert!(parse("FEATURE(x, bool, \"a\", \"b\")\nFEATURE(x, bool, \"a\", \"b\")").is_err());
-        assert!(parse("FEATURE(x, bool, \"a\", \"b\"").is_err());
+        assert!(parse("FEATURE(x, bool, same, \"a\")").is_err());
+        assert!(parse("FEATURE(x, bool, \"a\", \"b\")").is_err());
+        assert!(parse("FEATURE(x, bool, maybe, \"a\", \"b\")").is_err());
+        assert!(parse(
+            "FEATURE(x, bool, same, \"a\", \"b\")\nFEATURE(x, bool, same, \"a\", \"b\")"
+        )
+        .is_err());
+        assert!(parse("FEATURE(x, bool, same, \"a\", \"b\"").is_err());
     }
 }

@@ -422,7 +422,11 @@ pub fn linfa_predict(t: &DecisionTree<f64, usize>, x: &FeatureVec) -> bool {
 #[cfg(test)]
 pub mod tests {
     use super::*;
+    use crate::sched::bpf_intf as c;
     use proptest::prelude::*;
+
+    /// The feature tiny() splits on.
+    const HOT: usize = c::mlsched_feature_FEAT_delta_hot as usize;
 
     pub fn leaf(v: u8) -> Node {
         Node::leaf(v)
@@ -435,7 +439,7 @@ pub mod tests {
             schema_hash: SCHEMA.hash_hex(),
             features: SCHEMA.names().map(str::to_string).collect(),
             depth: 1,
-            nodes: vec![Node::split(1, 1, 1, 2), leaf(1), leaf(0)],
+            nodes: vec![Node::split(HOT as i32, 1, 1, 2), leaf(1), leaf(0)],
             importance: vec![0.0; NR_FEATURES],
             metrics: ModelMetrics::default(),
             training: TrainingInfo::default(),
@@ -449,14 +453,14 @@ pub mod tests {
         let t = m.linfa_tree().unwrap();
         let mut x = [0i64; NR_FEATURES];
         for v in [-3, 0, 1, 2] {
-            x[1] = v;
-            assert_eq!(linfa_predict(&t, &x), m.predict(&x), "x[1] = {v}");
+            x[HOT] = v;
+            assert_eq!(linfa_predict(&t, &x), m.predict(&x), "delta_hot = {v}");
         }
         // a wrong tree is seen as wrong: flip a leaf in the nodes only
         let mut bad = m.clone();
         bad.linfa = Some(t);
         bad.nodes[1].verdict = 0;
-        x[1] = 0;
+        x[HOT] = 0;
         assert_ne!(
             linfa_predict(bad.linfa.as_ref().unwrap(), &x),
             bad.predict(&x)
@@ -469,7 +473,7 @@ pub mod tests {
         assert_eq!(m.validate().unwrap(), 1);
         let mut x = [0i64; NR_FEATURES];
         assert!(m.predict(&x));
-        x[1] = 1;
+        x[HOT] = 1;
         assert!(!m.predict(&x));
         assert!(m.render().contains("delta_hot < 1"));
         assert!(m.to_dot().contains("n0 -> n1"));

@@ -249,19 +249,15 @@ pub fn report(skew: &Skew) -> String {
 pub fn run(o: &SkewOpts) -> Result<()> {
     let source = ModelSource::from_opt(o.model.as_deref());
     let model = source.load()?;
+    // Both sides as the tree sees them: past the hard guards (and, if
+    // asked, at the scheduler's decision points: all serving rows are).
     let read = |paths: &[PathBuf]| {
         paths
             .iter()
-            .map(|p| dataset::read(p))
+            .map(|p| dataset::read_for_model(p, o.scheduler_points))
             .collect::<Result<Vec<_>>>()
     };
-    let (mut train, serving) = (read(&o.train)?, read(&o.serving)?);
-    if o.scheduler_points {
-        let dropped: usize = train.iter_mut().map(Dataset::retain_scheduler_points).sum();
-        println!(
-            "training rows of decision points the scheduler does not have: {dropped}, left out"
-        );
-    }
+    let (train, serving) = (read(&o.train)?, read(&o.serving)?);
     let skew = compare(&model, &train, &serving);
     println!("model: {source}");
     print!("{}", report(&skew));

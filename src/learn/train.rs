@@ -105,23 +105,9 @@ pub struct TrainOpts {
     pub scheduler_points: bool,
 }
 
-/// Read a dataset, keeping only the scheduler's decision points if asked.
+/// Read a dataset as the tree will see it (dataset::read_for_model).
 fn read_for(o: &TrainOpts, p: &std::path::Path) -> Result<Dataset> {
-    let mut d = dataset::read(p)?;
-    if o.scheduler_points {
-        let dropped = d.retain_scheduler_points();
-        info!(
-            "{}: {dropped} rows of decision points the scheduler does not have left out",
-            p.display()
-        );
-        if d.is_empty() {
-            bail!(
-                "{}: no row of a decision point the scheduler has",
-                p.display()
-            );
-        }
-    }
-    Ok(d)
+    dataset::read_for_model(p, o.scheduler_points)
 }
 
 /// Offsets of each dataset's rows in the concatenated rows.
@@ -405,6 +391,7 @@ pub fn importance_text(m: &Model) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::learn::features::Parity;
     use crate::sched::bpf_intf as c;
     use crate::sched::heuristic;
     use crate::sched::selftest;
@@ -481,12 +468,31 @@ mod tests {
             "{:?}",
             m.metrics.holdout
         );
+        // Rows the hard guards decide were left out: the tree decides the
+        // others exactly, and never reads a guard's feature.
         let loaded = Model::load(&o.out).unwrap();
+        let mut decided = 0;
         for (v, l) in hx.iter().zip(&hy) {
-            assert_eq!(loaded.predict(v), *l);
+            if heuristic::ml_guard(v).is_none() {
+                assert_eq!(loaded.predict(v), *l);
+                decided += 1;
+            }
         }
-        // the rule's inputs carry the importance
-        let dh = SCHEMA.index("dst_allowed").unwrap();
+        assert!(
+            decided > 0 && decided < hx.len(),
+            "{decided} of {}",
+            hx.len()
+        );
+        for f in SCHEMA.features.iter().filter(|f| f.parity == Parity::Guard) {
+            assert_eq!(
+                m.importance[SCHEMA.index(&f.name).unwrap()],
+                0.0,
+                "{}",
+                f.name
+            );
+        }
+        // the rule's inputs past the guards carry the importance
+        let dh = SCHEMA.index("delta_hot").unwrap();
         assert!(m.importance[dh] > 0.0);
     }
 
@@ -561,7 +567,7 @@ mod tests {
         fn export_agrees_with_linfa(seed in 0u64..1000, depth in 1u64..10) {
             let (x, _) = fixture(300, seed);
             // labels from an arbitrary function of the features
-            let y: Vec<bool> = x.iter().map(|v| (v[6].rem_euclid(7) + v[2].rem_euclid(3) + v[16].rem_euclid(2)) % 2 == 0).collect();
+            let y: Vec<bool> = x.iter().map(|v| (v[c::mlsched_feature_FEAT_src_len as usize].rem_euclid(7) + v[c::mlsched_feature_FEAT_idle_type as usize].rem_euclid(3) + v[c::mlsched_feature_FEAT_weight as usize].rem_euclid(2)) % 2 == 0).collect();
             prop_assume!(y.iter().any(|l| *l) && y.iter().any(|l| !*l));
             let mut o = opts(PathBuf::new(), vec![]);
             o.max_depth = depth;

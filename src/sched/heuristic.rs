@@ -75,6 +75,22 @@ pub fn decide(v: &FeatureVec) -> Verdict {
     }
 }
 
+/// Twin of ml_guard() in bpf/main.bpf.c: the refusal (enum mig_verdict)
+/// that the ml policy makes before the tree, or None to let the tree
+/// decide.  The kernel's hard rules, then per-CPU kthreads.  Its inputs are
+/// the features features.def marks `guard`.
+pub fn ml_guard(v: &FeatureVec) -> Option<u32> {
+    match decide(v) {
+        hard @ (Verdict::DenyPinned | Verdict::DenyAffinity | Verdict::DenyRunning) => {
+            Some(hard as u32)
+        }
+        _ if f(v, c::mlsched_feature_FEAT_per_cpu_kthread) != 0 => {
+            Some(c::mig_verdict_MIG_DENY_KTHREAD)
+        }
+        _ => None,
+    }
+}
+
 /// Twin of balance_failed_next(): dst's failed balances after a steal that
 /// saw `seen` (enum scan_seen flags), as the kernel's load_balance() counts
 /// `sd->nr_balance_failed`.  extra_fails and balance_failed_any read it.
@@ -145,10 +161,36 @@ mod tests {
         let v = cold_movable();
         let loaded = with(
             with(v, c::mlsched_feature_FEAT_src_len, 40),
-            c::mlsched_feature_FEAT_dst_load,
+            c::mlsched_feature_FEAT_weight,
             9000,
         );
         assert_eq!(decide(&v), decide(&loaded));
+    }
+
+    /// The guard reads exactly the features features.def marks `guard`:
+    /// each of them alone makes it refuse a cold movable task, and no other
+    /// feature changes what it says, on any vector.
+    #[test]
+    fn ml_guard_reads_the_guard_features_only() {
+        use crate::learn::features::{Parity, SCHEMA};
+        assert_eq!(ml_guard(&cold_movable()), None);
+        for (i, feat) in SCHEMA.features.iter().enumerate() {
+            let flipped = with(cold_movable(), i as u32, 1 - cold_movable()[i]);
+            assert_eq!(
+                ml_guard(&flipped).is_some(),
+                feat.parity == Parity::Guard,
+                "{}",
+                feat.name
+            );
+        }
+        for v in crate::sched::selftest::vectors(2000, 7) {
+            for (i, feat) in SCHEMA.features.iter().enumerate() {
+                if feat.parity == Parity::Same {
+                    let w = with(v, i as u32, v[i].wrapping_add(1));
+                    assert_eq!(ml_guard(&v), ml_guard(&w), "{} on {v:?}", feat.name);
+                }
+            }
+        }
     }
 
     #[test]

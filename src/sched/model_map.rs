@@ -190,7 +190,10 @@ mod tests {
         let m = tiny();
         let b = bank(&m, 3).unwrap();
         assert_eq!((b.generation, b.nr_nodes, b.depth), (3, 3, 1));
-        assert_eq!((b.nodes[0].feature, b.nodes[0].threshold), (1, 1));
+        assert_eq!(
+            (b.nodes[0].feature, b.nodes[0].threshold),
+            (c::mlsched_feature_FEAT_delta_hot as i32, 1)
+        );
         assert_eq!((b.nodes[0].left, b.nodes[0].right), (1, 2));
         assert_eq!((b.nodes[1].feature, b.nodes[1].verdict), (-1, 1));
         assert_eq!((b.nodes[2].feature, b.nodes[2].verdict), (-1, 0));

@@ -119,7 +119,7 @@ mod tests {
     fn sample(generation: u64, delta_hot: i64, tree: i32) -> c::mig_sample {
         let mut s: c::mig_sample = unsafe { std::mem::zeroed() };
         s.generation = generation;
-        s.in_.f[1] = delta_hot;
+        s.in_.f[c::mlsched_feature_FEAT_delta_hot as usize] = delta_hot;
         s.tree = tree;
         s
     }
@@ -172,6 +172,6 @@ mod tests {
     #[test]
     fn describe_names_every_feature() {
         let d = describe(&[0; crate::learn::features::NR_FEATURES]);
-        assert!(d.starts_with("src_non_pref_nr=0 delta_hot=0"), "{d}");
+        assert!(d.starts_with("delta_hot=0 idle_type=0"), "{d}");
     }
 }
