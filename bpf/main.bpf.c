@@ -935,11 +935,14 @@ static bool consume(u64 dsq, u32 stat)
  */
 #define STARVATION_NS	(100ULL * 1000 * 1000)
 
+static bool tctx_waited_too_long(const struct mls_task_ctx *tctx, u64 now)
+{
+	return tctx && tctx->enq_at && now - tctx->enq_at > STARVATION_NS;
+}
+
 static bool waited_too_long(struct task_struct *p, u64 now)
 {
-	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
-
-	return tctx && tctx->enq_at && now - tctx->enq_at > STARVATION_NS;
+	return tctx_waited_too_long(bpf_task_storage_get(&task_ctx_stor, p, 0, 0), now);
 }
 
 /* Charge @p's run so far to its vtime, as ops.stopping would. */
@@ -1129,8 +1132,7 @@ void BPF_STRUCT_OPS(mlsched_running, struct task_struct *p)
 		 * RCU read-side section for 21 s (tests/vm/sustained.sh).  An
 		 * RCU reader is shielded too (see rcu_reader()).
 		 */
-		cr->shielded = (tctx && tctx->enq_at && now - tctx->enq_at > STARVATION_NS) ||
-			       rcu_reader(p);
+		cr->shielded = tctx_waited_too_long(tctx, now) || rcu_reader(p);
 	}
 	if (!tctx)
 		return;

@@ -32,8 +32,8 @@ pub enum Split {
     /// The last --test-fraction of every dataset, in time order: only the
     /// rows at the boundary have near-duplicate neighbours in training.
     TimeTail,
-    /// Stratified random rows, as the shipped model was trained (random
-    /// rows leak: neighbours of one balance pass are near-duplicates).
+    /// Stratified random rows (they leak: neighbours of one balance pass
+    /// are near-duplicates); models trained before the time tail used it.
     Stratified,
 }
 
@@ -103,11 +103,6 @@ pub struct TrainOpts {
     /// steals; not a busy CPU's periodic balance, nor active balancing.
     #[arg(long)]
     pub scheduler_points: bool,
-}
-
-/// Read a dataset as the tree will see it (dataset::read_for_model).
-fn read_for(o: &TrainOpts, p: &std::path::Path) -> Result<Dataset> {
-    dataset::read_for_model(p, o.scheduler_points)
 }
 
 /// Offsets of each dataset's rows in the concatenated rows.
@@ -233,7 +228,7 @@ fn evaluate(
 pub fn load_all(o: &TrainOpts) -> Result<(Vec<FeatureVec>, Vec<bool>, Vec<Dataset>)> {
     let (mut x, mut y, mut sets) = (Vec::new(), Vec::new(), Vec::new());
     for p in &o.datasets {
-        let d = read_for(o, p)?;
+        let d = dataset::read_for_model(p, o.scheduler_points)?;
         info!(
             "{}: {} rows ({} migrate), workload {}",
             d.path.display(),
@@ -343,7 +338,7 @@ pub fn run(o: &TrainOpts) -> Result<Model> {
         metrics.test = Some(m);
     }
     for p in &o.holdout {
-        let d = read_for(o, p)?;
+        let d = dataset::read_for_model(p, o.scheduler_points)?;
         let idx: Vec<usize> = (0..d.len()).collect();
         let m = evaluate(&tree, &d.x, &d.y, &idx);
         println!("hold-out {} (workload {}):\n{m}", p.display(), d.workload());
