@@ -82,7 +82,11 @@ rc=$?
 { [ "$flagged" -gt 0 ] && [ $rc -ne 0 ]; } || { [ "$flagged" -eq 0 ] && [ $rc -eq 0 ]; } ||
     fail "skew --strict exited $rc with $flagged features flagged"
 ok "skew compares training and serving: $flagged features flagged"
-"$BIN" train "$out" --scheduler-points --folds 0 -o /tmp/points-model.json >/tmp/points.txt 2>&1 || fail "train --scheduler-points: $(tail -2 /tmp/points.txt)"
-grep -q "left out: [0-9]* decided by the hard guards, [0-9]* of decision points" /tmp/points.txt ||
-    fail "train --scheduler-points did not say what it left out"
-ok "train --scheduler-points: $(grep -o '[0-9]* rows for the tree; left out.*have' /tmp/points.txt)"
+# With the shipped training file beside it: 30 s of CPU hogs leave few
+# rows at the scheduler's points (40 once, all "migrate": one class, which
+# train refuses).  What is checked is that the filter reads this file.
+"$BIN" train "$out" datasets/kcompile-fio.csv --scheduler-points --folds 0 -o /tmp/points-model.json >/tmp/points.txt 2>&1 ||
+    fail "train --scheduler-points: $(tail -2 /tmp/points.txt)"
+grep -q "collect-test.csv: [0-9]* rows for the tree; left out: [0-9]* decided by the hard guards, [0-9]* of decision points" /tmp/points.txt ||
+    fail "train --scheduler-points did not say what it left out of the collected file"
+ok "train --scheduler-points: $(grep -o 'collect-test.csv: [0-9]* rows for the tree; left out.*have' /tmp/points.txt)"
