@@ -9,6 +9,9 @@
  * Rows that do not fit in the ring buffer are counted in `dropped`, never
  * lost silently.
  *
+ * The NUMA placement features come from the page allocator tracepoint of
+ * numa.bpf.h, loaded with these probes: the scheduler counts the same way.
+ *
  * Why: scx_mlsched's migration rule is learned by imitation (APSys 2020,
  * Chen et al.): the training data is what the kernel decided.  The entry
  * and return of one call run on the same CPU with the runqueue lock held
@@ -16,14 +19,12 @@
  */
 #include <scx/common.bpf.h>
 #include "intf.h"
+#include "numa.bpf.h"
 
 char _license[] SEC("license") = "GPL";
 
-/* Not in BTF (#defines of kernel/sched/fair.c and include/linux/sched.h). */
+/* Not in BTF (a #define of kernel/sched/fair.c; PF_KTHREAD is in numa.bpf.h). */
 #define LBF_ACTIVE_LB	0x10
-#ifndef PF_KTHREAD
-#define PF_KTHREAD	0x00200000
-#endif
 
 /* Set by userspace (src/collect.rs). */
 const volatile s64 migration_cost_ns = 500000;
@@ -156,6 +157,8 @@ int BPF_KPROBE(can_migrate_task_entry, struct task_struct *p, struct lb_env *env
 	st->row.f[FEAT_per_cpu_kthread] = (BPF_CORE_READ(p, flags) & PF_KTHREAD) &&
 					  BPF_CORE_READ(p, nr_cpus_allowed) == 1;
 	st->row.f[FEAT_balance_failed_any] = BPF_CORE_READ(sd, nr_balance_failed) > 0;
+	numa_place_fill(&st->row.f[FEAT_numa_delta_pct], &st->row.f[FEAT_prefer_src],
+			&st->row.f[FEAT_prefer_dst], p, node_of(src), node_of(dst));
 	st->valid = 1;
 	return 0;
 }

@@ -30,6 +30,12 @@ enum mlsched_consts {
 	MODEL_MAX_DEPTH		= 16,
 	/* Vectors the tree.bpf.c programs replay or time in one run */
 	TREE_MAX_VECTORS	= 1 << 16,
+	/* Per-task NUMA placement (bpf/numa.bpf.h, src/sched/numa.rs) */
+	NUMA_TRACK_NODES	= 16,		/* nodes counted per task (a power of 2) */
+	NUMA_PFN_RANGES		= 64,		/* node pfn ranges (zones) looked up */
+	NUMA_TRACKED_TASKS	= 1 << 16,	/* tasks with counts (LRU) */
+	NUMA_MIN_PAGES		= 32,		/* fewer counted pages: no placement */
+	NUMA_PAGES_CAP		= 1 << 16,	/* halve a task's counts past this total */
 };
 
 /* Feature indices, in schema order (bpf/features.def). */

@@ -45,13 +45,11 @@
 #include <scx/common.bpf.h>
 #include "intf.h"
 #include "tree.bpf.h"
+#include "numa.bpf.h"
 
 char _license[] SEC("license") = "GPL";
 
 #define SCHED_IDLE_POLICY	5
-#ifndef PF_KTHREAD
-#define PF_KTHREAD		0x00200000
-#endif
 
 /* Set by userspace before load (src/scheduler.rs). */
 const volatile u64 slice_ns = 3ULL * 1000 * 1000;
@@ -291,6 +289,8 @@ static void mig_features_fill(struct mig_features *in, struct task_struct *p,
 	in->f[FEAT_idle_policy] = p->policy == SCHED_IDLE_POLICY;
 	in->f[FEAT_per_cpu_kthread] = (p->flags & PF_KTHREAD) && p->nr_cpus_allowed == 1;
 	in->f[FEAT_balance_failed_any] = cctx && cctx->nr_balance_failed > 0;
+	numa_place_fill(&in->f[FEAT_numa_delta_pct], &in->f[FEAT_prefer_src],
+			&in->f[FEAT_prefer_dst], p, node_of(src), node_of(dst));
 }
 
 /*

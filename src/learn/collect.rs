@@ -202,6 +202,7 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
             rodata.cpu_node[cpu.id] = cpu.node_id as i32;
         }
     }
+    crate::set_numa_rodata!(&mut *rodata, crate::sched::numa::node_pfn_ranges()?);
     let mut skel = open.load().context("loading the collector BPF programs")?;
     skel.attach()
         .with_context(|| format!("attaching kprobes to {TRACED_FN} (is CONFIG_KPROBES set?)"))?;

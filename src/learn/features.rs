@@ -178,6 +178,9 @@ mod tests {
                 "balance_failed_any",
                 c::mlsched_feature_FEAT_balance_failed_any,
             ),
+            ("numa_delta_pct", c::mlsched_feature_FEAT_numa_delta_pct),
+            ("prefer_src", c::mlsched_feature_FEAT_prefer_src),
+            ("prefer_dst", c::mlsched_feature_FEAT_prefer_dst),
         ];
         assert_eq!(pairs.len(), NR_FEATURES);
         for (name, idx) in pairs {

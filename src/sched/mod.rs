@@ -1,7 +1,8 @@
 //! The scheduler side: the BPF scheduler's loader and its statistics, the
 //! heuristic policy's userspace twin, the model in the BPF maps (two banks,
 //! hot swap) and the linfa twin that checks the tree's sampled decisions,
-//! the tree walk alone for replay and timing, the preflight checks that make
+//! the tree walk alone for replay and timing, the NUMA node pfn ranges that
+//! the page-allocator tracepoint needs, the preflight checks that make
 //! `run` fail with one clear line, the BPF-against-Rust selftest, and
 //! `run --record`, which writes the scheduler's decisions as a dataset.
 
@@ -9,6 +10,7 @@ pub mod bpf_intf;
 pub mod bpf_skel;
 pub mod heuristic;
 pub mod model_map;
+pub mod numa;
 pub mod preflight;
 pub mod record;
 pub mod scheduler;

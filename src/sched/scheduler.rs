@@ -250,6 +250,7 @@ impl<'a> Scheduler<'a> {
         for (llc, node) in map.llc_node.iter().enumerate() {
             rodata.llc_node[llc] = *node;
         }
+        crate::set_numa_rodata!(&mut *rodata, crate::sched::numa::node_pfn_ranges()?);
         Ok(scx_ops_load!(skel, mlsched_ops, uei)?)
     }
 

@@ -1,0 +1,188 @@
+//! The pfn ranges of the NUMA nodes, for the page-allocator tracepoint of
+//! bpf/numa.bpf.h, which counts the pages each task allocates on each node.
+//!
+//! Why: the tracepoint sees a page frame number, and BPF has no
+//! pfn-to-node helper.  /proc/zoneinfo gives every zone's node, first pfn
+//! (`start_pfn:`) and span (`spanned`); a node's pages lie in its zones'
+//! spans.  Both the scheduler and the collector load the same ranges
+//! (`set_rodata!`), so the NUMA features mean the same on both sides.
+
+use anyhow::{bail, Context, Result};
+
+use crate::sched::bpf_intf as c;
+
+/// Page frames [lo, hi) of node `nid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PfnRange {
+    pub lo: u64,
+    pub hi: u64,
+    pub nid: i32,
+}
+
+/// The zones of /proc/zoneinfo as pfn ranges, in file order, empty zones
+/// left out, neighbouring ranges of one node merged.
+pub fn parse_zoneinfo(text: &str) -> Result<Vec<PfnRange>> {
+    // (nid, spanned, start_pfn) of the zone being read
+    let mut zone: Option<(i32, Option<u64>, Option<u64>)> = None;
+    let mut zones = Vec::new();
+    let mut finish = |z: Option<(i32, Option<u64>, Option<u64>)>| -> Result<()> {
+        // An empty zone (spanned 0) has no start_pfn line.
+        match z {
+            None | Some((_, Some(0), _)) => {}
+            Some((nid, Some(spanned), Some(start))) => zones.push(PfnRange {
+                lo: start,
+                hi: start + spanned,
+                nid,
+            }),
+            Some((nid, _, _)) => {
+                bail!("a zone of node {nid} has no `spanned` or `start_pfn:` line")
+            }
+        }
+        Ok(())
+    };
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        let bad = || format!("/proc/zoneinfo line {}: {line:?}", i + 1);
+        if let Some(rest) = line.strip_prefix("Node ") {
+            finish(zone.take())?;
+            let nid = rest
+                .split(',')
+                .next()
+                .and_then(|n| n.trim().parse().ok())
+                .with_context(bad)?;
+            zone = Some((nid, None, None));
+            continue;
+        }
+        let Some(z) = zone.as_mut() else { continue };
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("spanned") => {
+                z.1 = Some(
+                    words
+                        .next()
+                        .and_then(|v| v.parse().ok())
+                        .with_context(bad)?,
+                )
+            }
+            Some("start_pfn:") => {
+                z.2 = Some(
+                    words
+                        .next()
+                        .and_then(|v| v.parse().ok())
+                        .with_context(bad)?,
+                )
+            }
+            _ => {}
+        }
+    }
+    finish(zone.take())?;
+    let mut out: Vec<PfnRange> = Vec::new();
+    for r in zones {
+        match out.last_mut() {
+            Some(last) if last.nid == r.nid && last.hi == r.lo => last.hi = r.hi,
+            _ => out.push(r),
+        }
+    }
+    Ok(out)
+}
+
+/// This machine's node pfn ranges, at most NUMA_PFN_RANGES of them (the
+/// rest are left out with a warning: their pages count on no node).
+pub fn node_pfn_ranges() -> Result<Vec<PfnRange>> {
+    let text = std::fs::read_to_string("/proc/zoneinfo").context("reading /proc/zoneinfo")?;
+    let mut ranges = parse_zoneinfo(&text)?;
+    let max = c::mlsched_consts_NUMA_PFN_RANGES as usize;
+    if ranges.len() > max {
+        log::warn!(
+            "{} zone pfn ranges, {max} tracked: pages of the others count on no node",
+            ranges.len()
+        );
+        ranges.truncate(max);
+    }
+    Ok(ranges)
+}
+
+/// Set the `numa_pfn_*` rodata of a skeleton (main.bpf.c or collect.bpf.c,
+/// both include numa.bpf.h) to `$ranges`.
+#[macro_export]
+macro_rules! set_numa_rodata {
+    ($rodata:expr, $ranges:expr) => {{
+        let rodata = $rodata;
+        for (i, r) in $ranges.iter().enumerate() {
+            rodata.numa_pfn_lo[i] = r.lo;
+            rodata.numa_pfn_hi[i] = r.hi;
+            rodata.numa_pfn_nid[i] = r.nid;
+        }
+        rodata.nr_numa_pfn_ranges = $ranges.len() as u32;
+    }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zone(node: i32, name: &str, spanned: u64, start: u64) -> String {
+        format!(
+            "Node {node}, zone {name:>8}\n  per-node stats\n      nr_inactive_anon 5\n  pages free     3840\n        \
+             min      1\n        spanned  {spanned}\n        present  {spanned}\n        \
+             protection: (0, 1, 2)\n  pagesets\n    cpu: 0\n              count: 0\n  \
+             node_unreclaimable:  0\n  start_pfn:           {start}\n"
+        )
+    }
+
+    #[test]
+    fn zones_become_merged_node_ranges() {
+        let text = [
+            zone(0, "DMA", 4095, 1),
+            zone(0, "DMA32", 258048, 4096),
+            zone(0, "Normal", 0, 0),
+            zone(0, "Movable", 0, 0).replace("start_pfn:", "gone:"),
+            zone(1, "DMA", 0, 0),
+            zone(1, "Normal", 262144, 262144),
+        ]
+        .concat();
+        assert_eq!(
+            parse_zoneinfo(&text).unwrap(),
+            vec![
+                PfnRange {
+                    lo: 1,
+                    hi: 262144,
+                    nid: 0
+                },
+                PfnRange {
+                    lo: 262144,
+                    hi: 524288,
+                    nid: 1
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn interleaved_nodes_stay_apart() {
+        let text = [
+            zone(0, "Normal", 10, 0),
+            zone(1, "Normal", 10, 10),
+            zone(0, "Movable", 10, 20),
+        ]
+        .concat();
+        let r = parse_zoneinfo(&text).unwrap();
+        assert_eq!(r.iter().map(|r| r.nid).collect::<Vec<_>>(), vec![0, 1, 0]);
+    }
+
+    #[test]
+    fn a_zone_without_start_is_an_error() {
+        let text = zone(0, "DMA", 10, 1).replace("start_pfn:", "begin:");
+        let e = parse_zoneinfo(&text).unwrap_err().to_string();
+        assert!(e.contains("node 0"), "{e}");
+        assert!(parse_zoneinfo("Node x, zone DMA\n").is_err());
+    }
+
+    #[test]
+    fn this_machine_has_ranges() {
+        // Every Linux machine has at least one populated zone.
+        let r = node_pfn_ranges().unwrap();
+        assert!(!r.is_empty());
+        assert!(r.iter().all(|r| r.lo < r.hi && r.nid >= 0));
+    }
+}
