@@ -38,6 +38,9 @@
  * unless balancing failed more than cache_nice_tries times; its userspace
  * twin is src/sched/heuristic.rs), or the learned tree (tree.bpf.h) behind
  * hard guards, or the heuristic with the tree walked beside it (shadow).
+ * The NUMA features come from a page-allocator tracepoint (numa.bpf.h,
+ * loaded with the scheduler on machines with several nodes) that counts
+ * each task's pages per node, as the collector does.
  * Tree decisions are sampled to userspace, where linfa checks each one;
  * with `run --record`, decisions of any policy are sent to userspace too,
  * which writes them as a serving dataset (src/sched/record.rs).

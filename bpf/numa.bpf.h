@@ -2,7 +2,8 @@
 /*
  * Per-task NUMA memory placement, gathered for real (issue #10, item 3),
  * included by both the collector (collect.bpf.c) and the scheduler
- * (main.bpf.c) so that the NUMA features mean the same on both sides.
+ * (main.bpf.c) so that the NUMA features mean the same on both sides, and
+ * by tree.bpf.c, where `bench inference` measures its cost natively.
  *
  * What: a tracepoint program on kmem:mm_page_alloc counts, for every user
  * task, the pages it allocated on each NUMA node (movable allocations made
@@ -28,6 +29,10 @@
  */
 #ifndef __MLSCHED_NUMA_BPF_H
 #define __MLSCHED_NUMA_BPF_H
+
+/* Plain libbpf only (no scx headers): tree.bpf.c includes it too, for `bench inference`. */
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 
 #ifndef PF_KTHREAD
 #define PF_KTHREAD	0x00200000
@@ -59,7 +64,7 @@ static __always_inline s32 numa_pfn_node(u64 pfn)
 {
 	u32 i;
 
-	bpf_for(i, 0, NUMA_PFN_RANGES) {
+	for (i = 0; i < NUMA_PFN_RANGES; i++) {
 		if (i >= nr_numa_pfn_ranges)
 			break;
 		if (pfn >= numa_pfn_lo[i] && pfn < numa_pfn_hi[i])
@@ -71,21 +76,22 @@ static __always_inline s32 numa_pfn_node(u64 pfn)
 SEC("tp/kmem/mm_page_alloc")
 int mls_numa_page_alloc(struct trace_event_raw_mm_page_alloc *ctx)
 {
-	struct task_struct *cur = (struct task_struct *)bpf_get_current_task();
+	/* Direct loads through a BTF pointer: no probe-read helper calls. */
+	struct task_struct *cur = bpf_get_current_task_btf();
 	struct numa_pages *np, fresh = {};
 	u64 start;
 	u32 pid, order, add, i;
 	s32 nid;
 
-	if (!(ctx->gfp_flags & NUMA_GFP_MOVABLE) || (BPF_CORE_READ(cur, flags) & PF_KTHREAD))
+	if (!(ctx->gfp_flags & NUMA_GFP_MOVABLE) || (cur->flags & PF_KTHREAD))
 		return 0;
 	nid = numa_pfn_node(ctx->pfn);
 	if (nid < 0 || nid >= NUMA_TRACK_NODES)
 		return 0;
 	order = ctx->order;
 	add = order < 16 ? 1U << order : 1U << 16;
-	pid = BPF_CORE_READ(cur, pid);
-	start = BPF_CORE_READ(cur, start_time);
+	pid = (u32)bpf_get_current_pid_tgid();
+	start = cur->start_time;
 	np = bpf_map_lookup_elem(&numa_pages_map, &pid);
 	if (!np || np->start_time != start) {
 		/* A new task, or a reused pid: start from zero. */
@@ -101,7 +107,7 @@ int mls_numa_page_alloc(struct trace_event_raw_mm_page_alloc *ctx)
 	np->total += add;
 	if (np->total > NUMA_PAGES_CAP) {
 		np->total = 0;
-		bpf_for(i, 0, NUMA_TRACK_NODES) {
+		for (i = 0; i < NUMA_TRACK_NODES; i++) {
 			np->pages[i] /= 2;
 			np->total += np->pages[i];
 		}

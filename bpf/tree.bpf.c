@@ -11,6 +11,9 @@
  *                set it runs the same loop without the walk, so that the
  *                loop's own cost can be subtracted.
  *
+ * It also carries the NUMA page tracker of numa.bpf.h (not loaded unless
+ * asked), whose cost per page allocation `bench inference` measures.
+ *
  * Why in-program timing: BPF_PROG_RUN refuses `repeat` and `duration` for
  * syscall programs (EINVAL, kernel's bpf_prog_test_run_syscall), and one
  * syscall per decision would measure the syscall, not the walk.
@@ -23,6 +26,7 @@
 #include <bpf/bpf_helpers.h>
 #include "intf.h"
 #include "tree.bpf.h"
+#include "numa.bpf.h"
 
 char _license[] SEC("license") = "GPL";
 

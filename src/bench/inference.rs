@@ -7,6 +7,9 @@
 //! the same loop without the walk is timed too, and the difference is the
 //! walk's own cost.  Models: the shipped one, a tree of the maximum depth
 //! the loader accepts (every vector walks all of it), and `--model`.
+//! It also measures what the NUMA page tracker (bpf/numa.bpf.h), which the
+//! scheduler and the collector attach on machines with several nodes, adds
+//! to each page allocation.
 
 use std::mem::MaybeUninit;
 use std::path::PathBuf;
@@ -66,6 +69,87 @@ pub struct Timing {
     pub walk_ns_min: f64,
     pub walk_ns_max: f64,
     pub migrate_share: f64,
+}
+
+/// What the NUMA page tracker (bpf/numa.bpf.h) adds to a page allocation:
+/// fresh anonymous pages faulted in with it attached and without, runs
+/// interleaved, and the program's own run time (BPF program statistics).
+#[derive(Debug, Clone, Serialize)]
+pub struct NumaCost {
+    /// Pages faulted in per run.
+    pub pages: usize,
+    /// Median ns per page faulted in (a write to a fresh anonymous page,
+    /// the unmap included): without the tracker, and with it.
+    pub fault_ns_off: f64,
+    pub fault_ns_on: f64,
+    /// The tracker's own ns per call, and its calls per page faulted in
+    /// (every allocation of the system runs it while attached); None when
+    /// kernel.bpf_stats_enabled could not be set.
+    pub prog_ns_per_call: Option<f64>,
+    pub calls_per_page: Option<f64>,
+}
+
+/// Bytes faulted in per run of the NUMA tracker's measurement.
+const NUMA_BENCH_BYTES: usize = 64 << 20;
+
+/// ns per page to fault in NUMA_BENCH_BYTES of fresh anonymous memory, one
+/// write per page, and unmap it; no huge pages, so one allocation a page.
+fn fault_in_ns_per_page() -> Result<f64> {
+    // SAFETY: a private anonymous mapping of our own, written within its
+    // bounds and unmapped before returning.
+    unsafe {
+        let page = libc::sysconf(libc::_SC_PAGESIZE).max(4096) as usize;
+        let len = NUMA_BENCH_BYTES;
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            bail!("mmap of {len} bytes: {}", std::io::Error::last_os_error());
+        }
+        libc::madvise(p, len, libc::MADV_NOHUGEPAGE);
+        let t = std::time::Instant::now();
+        for off in (0..len).step_by(page) {
+            std::ptr::write_volatile((p as *mut u8).add(off), 1);
+        }
+        libc::munmap(p, len);
+        Ok(t.elapsed().as_nanos() as f64 / (len / page) as f64)
+    }
+}
+
+/// (run_time_ns, run_cnt) of the loaded NUMA tracker programs (names cut
+/// to 15 characters by the kernel).
+fn tracker_stats() -> (u64, u64) {
+    libbpf_rs::query::ProgInfoIter::default()
+        .filter(|p| p.name.to_string_lossy().starts_with("mls_numa_page"))
+        .fold((0, 0), |a, p| (a.0 + p.run_time_ns, a.1 + p.run_cnt))
+}
+
+fn numa_cost(prog: &mut TreeProg<'_>, repeats: u32) -> Result<NumaCost> {
+    let stats = crate::bench::run::enable_bpf_stats();
+    let (t0, n0) = tracker_stats();
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for _ in 0..repeats {
+        off.push(fault_in_ns_per_page()?);
+        let link = prog.attach_numa_tracker()?;
+        on.push(fault_in_ns_per_page()?);
+        drop(link);
+    }
+    let (t1, n1) = tracker_stats();
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+    let pages = NUMA_BENCH_BYTES / page;
+    let counted = stats.enabled() && n1 > n0;
+    Ok(NumaCost {
+        pages,
+        fault_ns_off: median(&mut off),
+        fault_ns_on: median(&mut on),
+        prog_ns_per_call: counted.then(|| (t1 - t0) as f64 / (n1 - n0) as f64),
+        calls_per_page: counted.then(|| (n1 - n0) as f64 / (pages as f64 * repeats as f64)),
+    })
 }
 
 /// A tree of the maximum depth the loader accepts, which every vector walks
@@ -202,12 +286,13 @@ pub fn run(opts: &InferenceOpts) -> Result<()> {
         models.push((p.display().to_string(), Model::load(p)?));
     }
     let mut obj = MaybeUninit::uninit();
-    let mut prog = TreeProg::load(&mut obj)?;
+    let mut prog = TreeProg::load(&mut obj, true)?;
     prog.set_vectors(&vectors)?;
     let mut out = Vec::new();
     for (name, m) in &models {
         out.push(time_model(&mut prog, name, m, &vectors, opts)?);
     }
+    let numa = numa_cost(&mut prog, opts.repeats)?;
     let place = place();
     println!(
         "bench inference: BPF tree walk over {} recorded vectors, {} timed runs of about {} ms per model",
@@ -246,8 +331,20 @@ pub fn run(opts: &InferenceOpts) -> Result<()> {
         "goal: at most {GOAL_NS} ns per decision natively; the APSys 2020 in-kernel MLP took {APSYS_NS} ns. \
          Under the emulated VM every BPF instruction costs about 14 times more."
     );
+    println!(
+        "NUMA page tracker (bpf/numa.bpf.h), {} runs of {} fresh pages each, interleaved: \
+         {:.0} ns per page faulted in without it, {:.0} ns with it (medians)",
+        opts.repeats, numa.pages, numa.fault_ns_off, numa.fault_ns_on
+    );
+    match (numa.prog_ns_per_call, numa.calls_per_page) {
+        (Some(ns), Some(calls)) => println!(
+            "  the tracker itself: {ns:.1} ns per call, {calls:.2} calls per page faulted in \
+             (BPF program statistics; it runs on every page allocation of the system while attached)"
+        ),
+        _ => println!("  the tracker itself: no BPF program statistics (kernel.bpf_stats_enabled)"),
+    }
     if let Some(p) = &opts.out {
-        let json = serde_json::json!({ "place": place, "vectors": vectors.len(), "models": out });
+        let json = serde_json::json!({ "place": place, "vectors": vectors.len(), "models": out, "numa_tracker": numa });
         std::fs::write(p, serde_json::to_string_pretty(&json)? + "\n")
             .with_context(|| format!("writing {}", p.display()))?;
     }

@@ -145,6 +145,13 @@ const BPF_STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
 /// kernel.bpf_stats_enabled as it was; set back when dropped.
 pub struct BpfStats(Option<String>);
 
+impl BpfStats {
+    /// Whether the statistics were turned on.
+    pub fn enabled(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
 impl Drop for BpfStats {
     fn drop(&mut self) {
         if let Some(old) = self.0.take() {

@@ -19,6 +19,7 @@ use scx_utils::Topology;
 
 use crate::learn::dataset::{self, RowCtx};
 use crate::learn::features::{FeatureVec, NR_FEATURES};
+use crate::sched::numa;
 use crate::sched::preflight::{self, ExtState};
 
 mod skel {
@@ -202,7 +203,7 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
             rodata.cpu_node[cpu.id] = cpu.node_id as i32;
         }
     }
-    crate::set_numa_rodata!(&mut *rodata, crate::sched::numa::node_pfn_ranges()?);
+    crate::setup_numa_tracker!(&mut open, numa::track_pages(topo.nodes.len()))?;
     let mut skel = open.load().context("loading the collector BPF programs")?;
     skel.attach()
         .with_context(|| format!("attaching kprobes to {TRACED_FN} (is CONFIG_KPROBES set?)"))?;

@@ -5,7 +5,7 @@
 //! pfn-to-node helper.  /proc/zoneinfo gives every zone's node, first pfn
 //! (`start_pfn:`) and span (`spanned`); a node's pages lie in its zones'
 //! spans.  Both the scheduler and the collector load the same ranges
-//! (`set_rodata!`), so the NUMA features mean the same on both sides.
+//! (`setup_numa_tracker!`), so the NUMA features mean the same on both sides.
 
 use anyhow::{bail, Context, Result};
 
@@ -102,18 +102,47 @@ pub fn node_pfn_ranges() -> Result<Vec<PfnRange>> {
     Ok(ranges)
 }
 
-/// Set the `numa_pfn_*` rodata of a skeleton (main.bpf.c or collect.bpf.c,
-/// both include numa.bpf.h) to `$ranges`.
+/// Load the page-allocator tracepoint only where it can tell nodes apart:
+/// with one node every NUMA feature is 0 (src and dst share the node) and
+/// counting every page allocation would be pure cost.
+pub fn track_pages(nr_nodes: usize) -> bool {
+    nr_nodes > 1
+}
+
+/// Set up the NUMA page tracker of an opened skeleton (main.bpf.c,
+/// collect.bpf.c or tree.bpf.c, which all include numa.bpf.h): with
+/// `$enable`, the node pfn ranges go into its rodata and its tracepoint
+/// program loads; without, the program does not load and its task map
+/// shrinks to one entry (an LRU hash is preallocated: 65,536 entries are
+/// about 8 MiB).  Evaluates to anyhow::Result<()>.
 #[macro_export]
-macro_rules! set_numa_rodata {
-    ($rodata:expr, $ranges:expr) => {{
-        let rodata = $rodata;
-        for (i, r) in $ranges.iter().enumerate() {
-            rodata.numa_pfn_lo[i] = r.lo;
-            rodata.numa_pfn_hi[i] = r.hi;
-            rodata.numa_pfn_nid[i] = r.nid;
+macro_rules! setup_numa_tracker {
+    ($open:expr, $enable:expr) => {{
+        let open = $open;
+        let enable: bool = $enable;
+        let mut res: anyhow::Result<()> = Ok(());
+        if enable {
+            match $crate::sched::numa::node_pfn_ranges() {
+                Ok(ranges) => {
+                    let rodata = open.maps.rodata_data.as_mut().unwrap();
+                    for (i, r) in ranges.iter().enumerate() {
+                        rodata.numa_pfn_lo[i] = r.lo;
+                        rodata.numa_pfn_hi[i] = r.hi;
+                        rodata.numa_pfn_nid[i] = r.nid;
+                    }
+                    rodata.nr_numa_pfn_ranges = ranges.len() as u32;
+                    log::info!(
+                        "NUMA page tracker on: pages per task and node, {} node pfn ranges",
+                        ranges.len()
+                    );
+                }
+                Err(e) => res = Err(e),
+            }
+        } else if let Err(e) = open.maps.numa_pages_map.set_max_entries(1) {
+            res = Err(anyhow::Error::from(e).context("shrinking numa_pages_map"));
         }
-        rodata.nr_numa_pfn_ranges = $ranges.len() as u32;
+        open.progs.mls_numa_page_alloc.set_autoload(enable);
+        res
     }};
 }
 
@@ -176,6 +205,12 @@ mod tests {
         let e = parse_zoneinfo(&text).unwrap_err().to_string();
         assert!(e.contains("node 0"), "{e}");
         assert!(parse_zoneinfo("Node x, zone DMA\n").is_err());
+    }
+
+    #[test]
+    fn pages_are_tracked_only_with_nodes_to_tell_apart() {
+        assert!(!track_pages(1));
+        assert!(track_pages(2));
     }
 
     #[test]

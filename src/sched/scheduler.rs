@@ -33,6 +33,7 @@ use crate::sched::bpf_intf as c;
 use crate::sched::bpf_skel::*;
 use crate::sched::heuristic::Verdict;
 use crate::sched::model_map::{ModelBanks, ModelSource};
+use crate::sched::numa;
 use crate::sched::record::Recorder;
 use crate::sched::stats::{self, Metrics};
 use crate::sched::twin::Twin;
@@ -250,7 +251,14 @@ impl<'a> Scheduler<'a> {
         for (llc, node) in map.llc_node.iter().enumerate() {
             rodata.llc_node[llc] = *node;
         }
-        crate::set_numa_rodata!(&mut *rodata, crate::sched::numa::node_pfn_ranges()?);
+        // The heuristic reads no NUMA feature: the tracker (about 125 ns
+        // per page allocation natively, `bench inference`) runs only for a
+        // policy that walks the tree, or to record the vectors.
+        let tree_or_record = opts.policy != Policy::Heuristic || opts.record.is_some();
+        crate::setup_numa_tracker!(
+            &mut skel,
+            numa::track_pages(topo.nodes.len()) && tree_or_record
+        )?;
         Ok(scx_ops_load!(skel, mlsched_ops, uei)?)
     }
 

@@ -5,7 +5,9 @@
 //!   - replay (`selftest --replay`): the walk's verdict on every row of a
 //!     dataset, to compare with linfa's prediction;
 //!   - timing (`bench inference`): nanoseconds per decision, the walk
-//!     looped in the program over recorded vectors.
+//!     looped in the program over recorded vectors, and what the NUMA page
+//!     tracker (bpf/numa.bpf.h, carried by the same object) adds to a page
+//!     allocation.
 
 use std::mem::MaybeUninit;
 
@@ -41,11 +43,18 @@ pub struct TreeProg<'a> {
 }
 
 impl<'a> TreeProg<'a> {
-    pub fn load(open_object: &'a mut MaybeUninit<libbpf_rs::OpenObject>) -> Result<Self> {
+    /// `numa_tracker`: also load the NUMA page tracker of bpf/numa.bpf.h
+    /// (not attached: see `attach_numa_tracker`), for its cost in `bench
+    /// inference`.
+    pub fn load(
+        open_object: &'a mut MaybeUninit<libbpf_rs::OpenObject>,
+        numa_tracker: bool,
+    ) -> Result<Self> {
         scx_utils::try_set_rlimit_infinity();
-        let open = TreeSkelBuilder::default()
+        let mut open = TreeSkelBuilder::default()
             .open(open_object)
             .context("opening bpf/tree.bpf.c")?;
+        crate::setup_numa_tracker!(&mut open, numa_tracker)?;
         let skel = open
             .load()
             .context("loading the tree-walk BPF program (needs root and a kernel with BPF)")?;
@@ -112,6 +121,16 @@ impl<'a> TreeProg<'a> {
             .collect()
     }
 
+    /// Attach the NUMA page tracker (loaded with `numa_tracker`): from now
+    /// until the link is dropped, every page allocation runs it.
+    pub fn attach_numa_tracker(&mut self) -> Result<libbpf_rs::Link> {
+        self.skel
+            .progs
+            .mls_numa_page_alloc
+            .attach()
+            .context("attaching the NUMA page tracker to kmem:mm_page_alloc")
+    }
+
     /// Walk the loaded vectors `loops` times in one program run, timed
     /// inside it; `empty` runs the loop without the walk.
     pub fn time(&self, loops: u32, empty: bool) -> Result<RunOut> {
@@ -122,7 +141,7 @@ impl<'a> TreeProg<'a> {
 /// The BPF walk's verdicts for `model` on every vector, in chunks.
 pub fn replay(model: &Model, vectors: &[FeatureVec]) -> Result<Vec<i32>> {
     let mut obj = MaybeUninit::uninit();
-    let mut prog = TreeProg::load(&mut obj)?;
+    let mut prog = TreeProg::load(&mut obj, false)?;
     prog.set_model(model)?;
     let mut out = Vec::with_capacity(vectors.len());
     for chunk in vectors.chunks(MAX_VECTORS) {
