@@ -292,7 +292,11 @@ pub fn run(opts: &InferenceOpts) -> Result<()> {
     for (name, m) in &models {
         out.push(time_model(&mut prog, name, m, &vectors, opts)?);
     }
-    let numa = numa_cost(&mut prog, opts.repeats)?;
+    let numa = if crate::sched::numa::tracepoint_visible() {
+        Some(numa_cost(&mut prog, opts.repeats)?)
+    } else {
+        None
+    };
     let place = place();
     println!(
         "bench inference: BPF tree walk over {} recorded vectors, {} timed runs of about {} ms per model",
@@ -331,17 +335,27 @@ pub fn run(opts: &InferenceOpts) -> Result<()> {
         "goal: at most {GOAL_NS} ns per decision natively; the APSys 2020 in-kernel MLP took {APSYS_NS} ns. \
          Under the emulated VM every BPF instruction costs about 14 times more."
     );
-    println!(
-        "NUMA page tracker (bpf/numa.bpf.h), {} runs of {} fresh pages each, interleaved: \
-         {:.0} ns per page faulted in without it, {:.0} ns with it (medians)",
-        opts.repeats, numa.pages, numa.fault_ns_off, numa.fault_ns_on
-    );
-    match (numa.prog_ns_per_call, numa.calls_per_page) {
-        (Some(ns), Some(calls)) => println!(
-            "  the tracker itself: {ns:.1} ns per call, {calls:.2} calls per page faulted in \
-             (BPF program statistics; it runs on every page allocation of the system while attached)"
+    match &numa {
+        Some(numa) => {
+            println!(
+                "NUMA page tracker (bpf/numa.bpf.h), {} runs of {} fresh pages each, interleaved: \
+                 {:.0} ns per page faulted in without it, {:.0} ns with it (medians)",
+                opts.repeats, numa.pages, numa.fault_ns_off, numa.fault_ns_on
+            );
+            match (numa.prog_ns_per_call, numa.calls_per_page) {
+                (Some(ns), Some(calls)) => println!(
+                    "  the tracker itself: {ns:.1} ns per call, {calls:.2} calls per page faulted in \
+                     (BPF program statistics; it runs on every page allocation of the system while attached)"
+                ),
+                _ => println!(
+                    "  the tracker itself: no BPF program statistics (kernel.bpf_stats_enabled)"
+                ),
+            }
+        }
+        None => println!(
+            "NUMA page tracker (bpf/numa.bpf.h): not measured: {}",
+            crate::sched::numa::NOT_VISIBLE
         ),
-        _ => println!("  the tracker itself: no BPF program statistics (kernel.bpf_stats_enabled)"),
     }
     if let Some(p) = &opts.out {
         let json = serde_json::json!({ "place": place, "vectors": vectors.len(), "models": out, "numa_tracker": numa });

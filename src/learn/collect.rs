@@ -203,7 +203,13 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
             rodata.cpu_node[cpu.id] = cpu.node_id as i32;
         }
     }
-    crate::setup_numa_tracker!(&mut open, numa::track_pages(topo.nodes.len()))?;
+    let track = numa::track_pages(topo.nodes.len());
+    if track && !numa::tracepoint_visible() {
+        // Rows whose NUMA features are all 0 on a NUMA machine would teach
+        // the model a machine without placement.
+        bail!("the NUMA page tracker cannot attach: {}", numa::NOT_VISIBLE);
+    }
+    crate::setup_numa_tracker!(&mut open, track)?;
     let mut skel = open.load().context("loading the collector BPF programs")?;
     skel.attach()
         .with_context(|| format!("attaching kprobes to {TRACED_FN} (is CONFIG_KPROBES set?)"))?;

@@ -109,6 +109,24 @@ pub fn track_pages(nr_nodes: usize) -> bool {
     nr_nodes > 1
 }
 
+/// Where libbpf looks up a tracepoint's id to attach to it: tracefs, or
+/// tracefs under debugfs.
+const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+/// Whether kmem:mm_page_alloc can be attached to (tracefs is mounted and
+/// the kernel has the event).
+pub fn tracepoint_visible() -> bool {
+    TRACEFS.iter().any(|d| {
+        std::path::Path::new(d)
+            .join("events/kmem/mm_page_alloc/id")
+            .exists()
+    })
+}
+
+/// Why the tracker cannot attach, for messages.
+pub const NOT_VISIBLE: &str = "kmem:mm_page_alloc is not visible (is tracefs mounted? \
+     `mount -t tracefs nodev /sys/kernel/tracing`)";
+
 /// Set up the NUMA page tracker of an opened skeleton (main.bpf.c,
 /// collect.bpf.c or tree.bpf.c, which all include numa.bpf.h): with
 /// `$enable`, the node pfn ranges go into its rodata and its tracepoint
