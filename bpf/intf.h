@@ -87,6 +87,7 @@ enum stat_idx {
 	STAT_KICK_WASTED,	/* a kicked idle CPU found nothing to run */
 	STAT_KICK_BACKOFF,	/* tick kicks skipped: the last ones found nothing */
 	STAT_PREEMPT,		/* wakeups that preempted a CPU's running task */
+	STAT_PREEMPT_LOCAL,	/* ... the CPU that woke them (--wake-local) */
 	STAT_STEAL_NOPID,	/* steal candidates bpf_task_from_pid() did not find */
 	STAT_WAKE_WAIT_NS,	/* sum of queued wakeups' waits until they ran (ns) */
 	STAT_WAKE_WAITS,	/* ... the number of such wakeups */

@@ -59,6 +59,7 @@ const volatile u64 slice_ns = 3ULL * 1000 * 1000;
 const volatile u64 migration_cost_ns = 500ULL * 1000;
 const volatile u64 cache_nice_tries = 1;
 const volatile u32 preempt_scan = 4;	/* CPUs of the LLC a queued wakeup may preempt */
+const volatile u32 wake_local;		/* try the waking CPU first (--wake-local) */
 const volatile u32 nr_cpus = 1;
 const volatile u32 nr_llcs = 1;
 const volatile s32 cpu_llc[MAX_CPUS];
@@ -643,13 +644,29 @@ static void wakeup_preempt(s32 cpu, u64 vtime)
  * task is furthest ahead (the fair class looks at the wakee's CPU only,
  * but its wakee is queued there; ours waits for whichever CPU of the LLC
  * comes first).  With preempt_scan 1, the previous CPU only.
+ * With wake_local, the CPU that runs the wakeup comes first: when its task
+ * is far enough ahead it is preempted, without an IPI (an I/O completion's
+ * wakeup runs on the CPU that took the interrupt, and a task's wakeup on
+ * its waker's), as the fair class's wake_affine() pulls a wakee to its
+ * waker's CPU.
  */
 static void wakeup_preempt_llc(struct task_struct *p, s32 prev, u64 vtime)
 {
-	s32 llc = llc_of(prev), best = -1;
+	s32 llc = llc_of(prev), best = -1, here;
 	u64 now = scx_bpf_now();
 	s64 lead, best_lead = 0;
 	u32 i, seen = 0;
+
+	if (wake_local) {
+		here = bpf_get_smp_processor_id();
+		if (llc_of(here) == llc && bpf_cpumask_test_cpu(here, p->cpus_ptr) &&
+		    preempt_lead(here, vtime, now) > 0) {
+			scx_bpf_kick_cpu(here, SCX_KICK_PREEMPT);
+			stat_inc(STAT_PREEMPT);
+			stat_inc(STAT_PREEMPT_LOCAL);
+			return;
+		}
+	}
 
 	bpf_for(i, 0, nr_cpus) {
 		s32 cpu = (prev + i) % nr_cpus;

@@ -184,6 +184,13 @@ pub struct RunOpts {
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub preempt_scan: u32,
 
+    /// A queued wakeup looks first at the CPU that woke it (the one that
+    /// took an I/O completion's interrupt, or the waker's) and preempts its
+    /// task if that one is far enough ahead: no IPI, the waker's cache.
+    /// Then the --preempt-scan CPUs as usual.
+    #[arg(long)]
+    pub wake_local: bool,
+
     /// Print statistics every SECS seconds while running.
     #[arg(long, value_name = "SECS", conflicts_with = "monitor")]
     pub stats: Option<f64>,

@@ -85,6 +85,8 @@ pub struct Metrics {
     pub kick_backoff: u64,
     #[stat(desc = "Queued wakeups that preempted their CPU's running task")]
     pub preempt: u64,
+    #[stat(desc = "... of them, the CPU that ran the wakeup (--wake-local)")]
+    pub preempt_local: u64,
     #[stat(desc = "Steal candidates that bpf_task_from_pid() did not find")]
     pub steal_nopid: u64,
     #[stat(desc = "Total wait of queued wakeups until they ran (ns)")]
@@ -143,6 +145,7 @@ impl Metrics {
             kick_wasted: at(c::stat_idx_STAT_KICK_WASTED),
             kick_backoff: at(c::stat_idx_STAT_KICK_BACKOFF),
             preempt: at(c::stat_idx_STAT_PREEMPT),
+            preempt_local: at(c::stat_idx_STAT_PREEMPT_LOCAL),
             steal_nopid: at(c::stat_idx_STAT_STEAL_NOPID),
             wake_wait_ns: at(c::stat_idx_STAT_WAKE_WAIT_NS),
             wake_waits: at(c::stat_idx_STAT_WAKE_WAITS),
@@ -248,11 +251,12 @@ impl Metrics {
         )?;
         writeln!(
             w,
-            "[scx_mlsched] wakeups -> queued: {} mean wait: {} preempt: {} | idle while refused: {} | \
+            "[scx_mlsched] wakeups -> queued: {} mean wait: {} preempt: {} ({} local) | idle while refused: {} | \
              kicks wasted: {} backoff: {} | starvation guard: {} rcu boost: {} steal nopid: {}",
             self.wake_waits,
             self.mean_wake_wait(),
             self.preempt,
+            self.preempt_local,
             self.idle_refused,
             self.kick_wasted,
             self.kick_backoff,
