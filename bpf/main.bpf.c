@@ -39,8 +39,9 @@
  * twin is src/sched/heuristic.rs), or the learned tree (tree.bpf.h) behind
  * hard guards, or the heuristic with the tree walked beside it (shadow).
  * The NUMA features come from a page-allocator tracepoint (numa.bpf.h,
- * loaded with the scheduler on machines with several nodes) that counts
- * each task's pages per node, as the collector does.
+ * loaded with the scheduler on machines with several nodes, for the ml and
+ * shadow policies or --record) that counts each task's pages per node, as
+ * the collector does.
  * Tree decisions are sampled to userspace, where linfa checks each one;
  * with `run --record`, decisions of any policy are sent to userspace too,
  * which writes them as a serving dataset (src/sched/record.rs).
@@ -645,7 +646,8 @@ static void wakeup_preempt(s32 cpu, u64 vtime)
  * but its wakee is queued there; ours waits for whichever CPU of the LLC
  * comes first).  With preempt_scan 1, the previous CPU only.
  * With wake_local, the CPU that runs the wakeup comes first: when its task
- * is far enough ahead it is preempted, without an IPI (an I/O completion's
+ * is far enough ahead it is preempted, without a cross-CPU IPI (a wakeup
+ * queued to another CPU's wakelist runs there instead; an I/O completion's
  * wakeup runs on the CPU that took the interrupt, and a task's wakeup on
  * its waker's), as the fair class's wake_affine() pulls a wakee to its
  * waker's CPU.

@@ -80,7 +80,7 @@ int mls_numa_page_alloc(struct trace_event_raw_mm_page_alloc *ctx)
 	struct task_struct *cur = bpf_get_current_task_btf();
 	struct numa_pages *np, fresh = {};
 	u64 start;
-	u32 pid, order, add, i;
+	u32 pid, order, add, total, i;
 	s32 nid;
 
 	if (!(ctx->gfp_flags & NUMA_GFP_MOVABLE) || (cur->flags & PF_KTHREAD))
@@ -102,16 +102,21 @@ int mls_numa_page_alloc(struct trace_event_raw_mm_page_alloc *ctx)
 		if (!np)
 			return 0;
 	}
-	/* Only the task itself writes its entry (allocations in its context). */
+	/*
+	 * Only the task itself writes its entry (allocations in its context);
+	 * readers on other CPUs may see a halving half done, which
+	 * numa_place_fill() bounds.  The new total is stored once.
+	 */
 	np->pages[nid & (NUMA_TRACK_NODES - 1)] += add;
-	np->total += add;
-	if (np->total > NUMA_PAGES_CAP) {
-		np->total = 0;
+	total = np->total + add;
+	if (total > NUMA_PAGES_CAP) {
+		total = 0;
 		for (i = 0; i < NUMA_TRACK_NODES; i++) {
 			np->pages[i] /= 2;
-			np->total += np->pages[i];
+			total += np->pages[i];
 		}
 	}
+	np->total = total;
 	return 0;
 }
 
@@ -142,9 +147,14 @@ static __always_inline void numa_place_fill(s64 *f_delta, s64 *f_prefer_src,
 		src_pages = np->pages[src_node & (NUMA_TRACK_NODES - 1)];
 	if (dst_node >= 0 && dst_node < NUMA_TRACK_NODES)
 		dst_pages = np->pages[dst_node & (NUMA_TRACK_NODES - 1)];
+	/* Bounded: a halving seen half done can leave counts above total. */
+	if (src_pages > total)
+		src_pages = total;
+	if (dst_pages > total)
+		dst_pages = total;
 	*f_delta = ((s64)dst_pages - (s64)src_pages) * 100 / (s64)total;
 	*f_prefer_src = src_pages * 2 > total;
-	*f_prefer_dst = dst_pages * 2 > total;
+	*f_prefer_dst = !*f_prefer_src && dst_pages * 2 > total;
 }
 
 #endif /* __MLSCHED_NUMA_BPF_H */

@@ -184,10 +184,12 @@ pub struct RunOpts {
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub preempt_scan: u32,
 
-    /// A queued wakeup looks first at the CPU that woke it (the one that
-    /// took an I/O completion's interrupt, or the waker's) and preempts its
-    /// task if that one is far enough ahead: no IPI, the waker's cache.
-    /// Then the --preempt-scan CPUs as usual.
+    /// A queued wakeup on its LLC's DSQ looks first at the CPU that runs
+    /// the wakeup (the one that took an I/O completion's interrupt, or the
+    /// waker's), if it is in that LLC and allowed, and preempts its task
+    /// if that one is far enough ahead, even if a scanned CPU's task is
+    /// further ahead: no cross-CPU IPI, the waker's cache.  Otherwise the
+    /// --preempt-scan CPUs as usual.
     #[arg(long)]
     pub wake_local: bool,
 

@@ -286,16 +286,18 @@ pub fn run(opts: &InferenceOpts) -> Result<()> {
         models.push((p.display().to_string(), Model::load(p)?));
     }
     let mut obj = MaybeUninit::uninit();
-    let mut prog = TreeProg::load(&mut obj, true)?;
+    // The tracker's cost, where it can attach (what it would count does
+    // not matter here: one node or several, every allocation runs it).
+    let tracker = crate::sched::numa::tracker_ranges(true);
+    let mut prog = TreeProg::load(&mut obj, tracker.as_ref().ok().and_then(|r| r.as_deref()))?;
     prog.set_vectors(&vectors)?;
     let mut out = Vec::new();
     for (name, m) in &models {
         out.push(time_model(&mut prog, name, m, &vectors, opts)?);
     }
-    let numa = if crate::sched::numa::tracepoint_visible() {
-        Some(numa_cost(&mut prog, opts.repeats)?)
-    } else {
-        None
+    let numa = match &tracker {
+        Ok(_) => Ok(numa_cost(&mut prog, opts.repeats)?),
+        Err(e) => Err(format!("{e:#}")),
     };
     let place = place();
     println!(
@@ -336,7 +338,7 @@ pub fn run(opts: &InferenceOpts) -> Result<()> {
          Under the emulated VM every BPF instruction costs about 14 times more."
     );
     match &numa {
-        Some(numa) => {
+        Ok(numa) => {
             println!(
                 "NUMA page tracker (bpf/numa.bpf.h), {} runs of {} fresh pages each, interleaved: \
                  {:.0} ns per page faulted in without it, {:.0} ns with it (medians)",
@@ -352,13 +354,10 @@ pub fn run(opts: &InferenceOpts) -> Result<()> {
                 ),
             }
         }
-        None => println!(
-            "NUMA page tracker (bpf/numa.bpf.h): not measured: {}",
-            crate::sched::numa::NOT_VISIBLE
-        ),
+        Err(why) => println!("NUMA page tracker (bpf/numa.bpf.h): not measured: {why}"),
     }
     if let Some(p) = &opts.out {
-        let json = serde_json::json!({ "place": place, "vectors": vectors.len(), "models": out, "numa_tracker": numa });
+        let json = serde_json::json!({ "place": place, "vectors": vectors.len(), "models": out, "numa_tracker": numa.as_ref().ok() });
         std::fs::write(p, serde_json::to_string_pretty(&json)? + "\n")
             .with_context(|| format!("writing {}", p.display()))?;
     }

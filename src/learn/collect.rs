@@ -203,13 +203,11 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
             rodata.cpu_node[cpu.id] = cpu.node_id as i32;
         }
     }
-    let track = numa::track_pages(topo.nodes.len());
-    if track && !numa::tracepoint_visible() {
-        // Rows whose NUMA features are all 0 on a NUMA machine would teach
-        // the model a machine without placement.
-        bail!("the NUMA page tracker cannot attach: {}", numa::NOT_VISIBLE);
-    }
-    crate::setup_numa_tracker!(&mut open, track)?;
+    // Rows whose NUMA features are all 0 on a NUMA machine would teach the
+    // model a machine without placement: no tracker, no collection.
+    let ranges = numa::tracker_ranges(numa::track_pages(topo.nodes.len()))
+        .context("the NUMA page tracker cannot run")?;
+    crate::setup_numa_tracker!(&mut open, ranges.as_deref())?;
     let mut skel = open.load().context("loading the collector BPF programs")?;
     skel.attach()
         .with_context(|| format!("attaching kprobes to {TRACED_FN} (is CONFIG_KPROBES set?)"))?;

@@ -26,16 +26,18 @@ pub fn parse_zoneinfo(text: &str) -> Result<Vec<PfnRange>> {
     let mut zone: Option<(i32, Option<u64>, Option<u64>)> = None;
     let mut zones = Vec::new();
     let mut finish = |z: Option<(i32, Option<u64>, Option<u64>)>| -> Result<()> {
-        // An empty zone (spanned 0) has no start_pfn line.
+        // The kernel prints `start_pfn:` only for a zone with pages: an
+        // empty zone, or one whose span holds no page (a Device zone of
+        // pmem or HMM), has none, and no page of ours to count.
         match z {
-            None | Some((_, Some(0), _)) => {}
+            None | Some((_, Some(0), _)) | Some((_, _, None)) => {}
             Some((nid, Some(spanned), Some(start))) => zones.push(PfnRange {
                 lo: start,
                 hi: start + spanned,
                 nid,
             }),
-            Some((nid, _, _)) => {
-                bail!("a zone of node {nid} has no `spanned` or `start_pfn:` line")
+            Some((nid, None, Some(_))) => {
+                bail!("a zone of node {nid} has a `start_pfn:` line but no `spanned`")
             }
         }
         Ok(())
@@ -86,11 +88,34 @@ pub fn parse_zoneinfo(text: &str) -> Result<Vec<PfnRange>> {
     Ok(out)
 }
 
+/// Ranges the tracker can use: some, and no two of different nodes
+/// overlapping (spans include holes, and the kernel allows interleaved
+/// node spans; the lookup takes the first match, so an overlap would count
+/// one node's pages on another).
+pub fn check_ranges(ranges: &[PfnRange]) -> Result<()> {
+    if ranges.is_empty() {
+        bail!("/proc/zoneinfo lists no populated zone");
+    }
+    for (i, a) in ranges.iter().enumerate() {
+        if let Some(b) = ranges[i + 1..]
+            .iter()
+            .find(|b| b.nid != a.nid && a.lo < b.hi && b.lo < a.hi)
+        {
+            bail!(
+                "the pfn spans of nodes {} [{}, {}) and {} [{}, {}) overlap: pages cannot be told apart by node",
+                a.nid, a.lo, a.hi, b.nid, b.lo, b.hi
+            );
+        }
+    }
+    Ok(())
+}
+
 /// This machine's node pfn ranges, at most NUMA_PFN_RANGES of them (the
 /// rest are left out with a warning: their pages count on no node).
 pub fn node_pfn_ranges() -> Result<Vec<PfnRange>> {
     let text = std::fs::read_to_string("/proc/zoneinfo").context("reading /proc/zoneinfo")?;
     let mut ranges = parse_zoneinfo(&text)?;
+    check_ranges(&ranges)?;
     let max = c::mlsched_consts_NUMA_PFN_RANGES as usize;
     if ranges.len() > max {
         log::warn!(
@@ -127,39 +152,49 @@ pub fn tracepoint_visible() -> bool {
 pub const NOT_VISIBLE: &str = "kmem:mm_page_alloc is not visible (is tracefs mounted? \
      `mount -t tracefs nodev /sys/kernel/tracing`)";
 
+/// The node pfn ranges to load the tracker with, when it is `wanted`
+/// (None: not wanted); an error says why it cannot run here.
+pub fn tracker_ranges(wanted: bool) -> Result<Option<Vec<PfnRange>>> {
+    if !wanted {
+        return Ok(None);
+    }
+    if !tracepoint_visible() {
+        bail!("{NOT_VISIBLE}");
+    }
+    node_pfn_ranges().map(Some)
+}
+
 /// Set up the NUMA page tracker of an opened skeleton (main.bpf.c,
 /// collect.bpf.c or tree.bpf.c, which all include numa.bpf.h): with
-/// `$enable`, the node pfn ranges go into its rodata and its tracepoint
-/// program loads; without, the program does not load and its task map
-/// shrinks to one entry (an LRU hash is preallocated: 65,536 entries are
-/// about 8 MiB).  Evaluates to anyhow::Result<()>.
+/// `Some(ranges)` (an `Option<&[PfnRange]>`), the node pfn ranges go into
+/// its rodata and its tracepoint program loads; with None, the program
+/// does not load and its task map shrinks to one entry (an LRU hash is
+/// preallocated: 65,536 entries are about 8 MiB).  Evaluates to
+/// anyhow::Result<()>.
 #[macro_export]
 macro_rules! setup_numa_tracker {
-    ($open:expr, $enable:expr) => {{
+    ($open:expr, $ranges:expr) => {{
         let open = $open;
-        let enable: bool = $enable;
+        let ranges: Option<&[$crate::sched::numa::PfnRange]> = $ranges;
         let mut res: anyhow::Result<()> = Ok(());
-        if enable {
-            match $crate::sched::numa::node_pfn_ranges() {
-                Ok(ranges) => {
-                    let rodata = open.maps.rodata_data.as_mut().unwrap();
-                    for (i, r) in ranges.iter().enumerate() {
-                        rodata.numa_pfn_lo[i] = r.lo;
-                        rodata.numa_pfn_hi[i] = r.hi;
-                        rodata.numa_pfn_nid[i] = r.nid;
-                    }
-                    rodata.nr_numa_pfn_ranges = ranges.len() as u32;
-                    log::info!(
-                        "NUMA page tracker on: pages per task and node, {} node pfn ranges",
-                        ranges.len()
-                    );
-                }
-                Err(e) => res = Err(e),
+        if let Some(ranges) = ranges {
+            let rodata = open.maps.rodata_data.as_mut().unwrap();
+            for (i, r) in ranges.iter().enumerate() {
+                rodata.numa_pfn_lo[i] = r.lo;
+                rodata.numa_pfn_hi[i] = r.hi;
+                rodata.numa_pfn_nid[i] = r.nid;
             }
+            rodata.nr_numa_pfn_ranges = ranges.len() as u32;
+            log::info!(
+                "NUMA page tracker on: pages per task and node, {} node pfn ranges",
+                ranges.len()
+            );
         } else if let Err(e) = open.maps.numa_pages_map.set_max_entries(1) {
             res = Err(anyhow::Error::from(e).context("shrinking numa_pages_map"));
         }
-        open.progs.mls_numa_page_alloc.set_autoload(enable);
+        open.progs
+            .mls_numa_page_alloc
+            .set_autoload(ranges.is_some());
         res
     }};
 }
@@ -218,17 +253,40 @@ mod tests {
     }
 
     #[test]
-    fn a_zone_without_start_is_an_error() {
-        let text = zone(0, "DMA", 10, 1).replace("start_pfn:", "begin:");
+    fn a_zone_without_pages_is_left_out_and_bad_lines_are_errors() {
+        // A Device zone: a span, but no page and so no start_pfn line.
+        let device = zone(1, "Device", 4096, 1 << 30).replace("start_pfn:", "gone:");
+        let text = [zone(0, "Normal", 10, 0), device].concat();
+        assert_eq!(
+            parse_zoneinfo(&text).unwrap(),
+            vec![PfnRange {
+                lo: 0,
+                hi: 10,
+                nid: 0
+            }]
+        );
+        let text = zone(0, "DMA", 10, 1).replace("spanned", "spread");
         let e = parse_zoneinfo(&text).unwrap_err().to_string();
         assert!(e.contains("node 0"), "{e}");
         assert!(parse_zoneinfo("Node x, zone DMA\n").is_err());
     }
 
     #[test]
+    fn overlapping_nodes_and_no_zone_are_refused() {
+        let r = |lo, hi, nid| PfnRange { lo, hi, nid };
+        assert!(check_ranges(&[r(0, 10, 0), r(10, 20, 1), r(20, 30, 0)]).is_ok());
+        let e = check_ranges(&[r(0, 10, 0), r(5, 20, 1)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("overlap"), "{e}");
+        assert!(check_ranges(&[]).is_err());
+    }
+
+    #[test]
     fn pages_are_tracked_only_with_nodes_to_tell_apart() {
         assert!(!track_pages(1));
         assert!(track_pages(2));
+        assert!(tracker_ranges(false).unwrap().is_none());
     }
 
     #[test]

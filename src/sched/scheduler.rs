@@ -256,15 +256,12 @@ impl<'a> Scheduler<'a> {
         // per page allocation natively, `bench inference`) runs only for a
         // policy that walks the tree, or to record the vectors.
         let tree_or_record = opts.policy != Policy::Heuristic || opts.record.is_some();
-        let mut track = numa::track_pages(topo.nodes.len()) && tree_or_record;
-        if track && !numa::tracepoint_visible() {
-            warn!(
-                "NUMA page tracker off: {}; every NUMA feature is 0",
-                numa::NOT_VISIBLE
-            );
-            track = false;
-        }
-        crate::setup_numa_tracker!(&mut skel, track)?;
+        let ranges = numa::tracker_ranges(numa::track_pages(topo.nodes.len()) && tree_or_record)
+            .unwrap_or_else(|e| {
+                warn!("NUMA page tracker off: {e:#}; every NUMA feature is 0");
+                None
+            });
+        crate::setup_numa_tracker!(&mut skel, ranges.as_deref())?;
         Ok(scx_ops_load!(skel, mlsched_ops, uei)?)
     }
 

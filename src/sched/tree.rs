@@ -44,11 +44,11 @@ pub struct TreeProg<'a> {
 
 impl<'a> TreeProg<'a> {
     /// `numa_tracker`: also load the NUMA page tracker of bpf/numa.bpf.h
-    /// (not attached: see `attach_numa_tracker`), for its cost in `bench
-    /// inference`.
+    /// with these node pfn ranges (not attached: see
+    /// `attach_numa_tracker`), for its cost in `bench inference`.
     pub fn load(
         open_object: &'a mut MaybeUninit<libbpf_rs::OpenObject>,
-        numa_tracker: bool,
+        numa_tracker: Option<&[crate::sched::numa::PfnRange]>,
     ) -> Result<Self> {
         scx_utils::try_set_rlimit_infinity();
         let mut open = TreeSkelBuilder::default()
@@ -141,7 +141,7 @@ impl<'a> TreeProg<'a> {
 /// The BPF walk's verdicts for `model` on every vector, in chunks.
 pub fn replay(model: &Model, vectors: &[FeatureVec]) -> Result<Vec<i32>> {
     let mut obj = MaybeUninit::uninit();
-    let mut prog = TreeProg::load(&mut obj, false)?;
+    let mut prog = TreeProg::load(&mut obj, None)?;
     prog.set_model(model)?;
     let mut out = Vec::with_capacity(vectors.len());
     for chunk in vectors.chunks(MAX_VECTORS) {
