@@ -135,7 +135,8 @@ static __always_inline void numa_place_fill(s64 *f_delta, s64 *f_prefer_src,
 	u64 src_pages = 0, dst_pages = 0, total;
 
 	*f_delta = *f_prefer_src = *f_prefer_dst = 0;
-	if (src_node == dst_node)
+	/* Without ranges the tracker is not loaded: no lookup in the fast path. */
+	if (src_node == dst_node || !nr_numa_pfn_ranges)
 		return;
 	np = bpf_map_lookup_elem(&numa_pages_map, &pid);
 	if (!np || np->start_time != BPF_CORE_READ(p, start_time))

@@ -92,13 +92,18 @@ pub struct NumaCost {
 /// Bytes faulted in per run of the NUMA tracker's measurement.
 const NUMA_BENCH_BYTES: usize = 64 << 20;
 
+fn page_size() -> usize {
+    // SAFETY: sysconf reads a constant of the system.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize
+}
+
 /// ns per page to fault in NUMA_BENCH_BYTES of fresh anonymous memory, one
 /// write per page, and unmap it; no huge pages, so one allocation a page.
 fn fault_in_ns_per_page() -> Result<f64> {
     // SAFETY: a private anonymous mapping of our own, written within its
     // bounds and unmapped before returning.
     unsafe {
-        let page = libc::sysconf(libc::_SC_PAGESIZE).max(4096) as usize;
+        let page = page_size();
         let len = NUMA_BENCH_BYTES;
         let p = libc::mmap(
             std::ptr::null_mut(),
@@ -140,8 +145,7 @@ fn numa_cost(prog: &mut TreeProg<'_>, repeats: u32) -> Result<NumaCost> {
         drop(link);
     }
     let (t1, n1) = tracker_stats();
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
-    let pages = NUMA_BENCH_BYTES / page;
+    let pages = NUMA_BENCH_BYTES / page_size();
     let counted = stats.enabled() && n1 > n0;
     Ok(NumaCost {
         pages,

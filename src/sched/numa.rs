@@ -57,25 +57,17 @@ pub fn parse_zoneinfo(text: &str) -> Result<Vec<PfnRange>> {
         }
         let Some(z) = zone.as_mut() else { continue };
         let mut words = line.split_whitespace();
-        match words.next() {
-            Some("spanned") => {
-                z.1 = Some(
-                    words
-                        .next()
-                        .and_then(|v| v.parse().ok())
-                        .with_context(bad)?,
-                )
-            }
-            Some("start_pfn:") => {
-                z.2 = Some(
-                    words
-                        .next()
-                        .and_then(|v| v.parse().ok())
-                        .with_context(bad)?,
-                )
-            }
-            _ => {}
-        }
+        let slot = match words.next() {
+            Some("spanned") => &mut z.1,
+            Some("start_pfn:") => &mut z.2,
+            _ => continue,
+        };
+        *slot = Some(
+            words
+                .next()
+                .and_then(|v| v.parse().ok())
+                .with_context(bad)?,
+        );
     }
     finish(zone.take())?;
     let mut out: Vec<PfnRange> = Vec::new();
@@ -140,7 +132,7 @@ const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
 /// Whether kmem:mm_page_alloc can be attached to (tracefs is mounted and
 /// the kernel has the event).
-pub fn tracepoint_visible() -> bool {
+fn tracepoint_visible() -> bool {
     TRACEFS.iter().any(|d| {
         std::path::Path::new(d)
             .join("events/kmem/mm_page_alloc/id")
@@ -149,7 +141,7 @@ pub fn tracepoint_visible() -> bool {
 }
 
 /// Why the tracker cannot attach, for messages.
-pub const NOT_VISIBLE: &str = "kmem:mm_page_alloc is not visible (is tracefs mounted? \
+const NOT_VISIBLE: &str = "kmem:mm_page_alloc is not visible (is tracefs mounted? \
      `mount -t tracefs nodev /sys/kernel/tracing`)";
 
 /// The node pfn ranges to load the tracker with, when it is `wanted`
