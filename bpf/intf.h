@@ -65,7 +65,20 @@ enum mig_verdict {
 	NR_MIG_VERDICTS,
 };
 
-/* Per-CPU counters, summed by userspace (src/stats.rs). */
+/*
+ * What a queued wakeup's enqueue did to get it run (the wait breakdown of
+ * the stats: how long wakeups of each outcome waited).
+ */
+enum wake_outcome {
+	WAKE_PREEMPTED		= 0,	/* a running task was preempted for it */
+	WAKE_KICKED		= 1,	/* an idle CPU was kicked for it */
+	WAKE_TOO_SOON		= 2,	/* a task it could preempt had not run PREEMPT_MIN_NS yet: deferred */
+	WAKE_NOT_BEHIND		= 3,	/* no task it may preempt (not far enough ahead, or shielded) */
+	WAKE_PREEMPTED_HERE	= 4,	/* the task of the CPU that ran the wakeup was preempted */
+	NR_WAKE_OUTCOMES,
+};
+
+/* Per-CPU counters, summed by userspace (src/sched/stats.rs). */
 enum stat_idx {
 	STAT_DISPATCH_LOCAL,	/* direct dispatch from select_cpu/enqueue to an idle CPU */
 	STAT_DISPATCH_CPU_DSQ,	/* consumed from the CPU's own DSQ */
@@ -94,7 +107,11 @@ enum stat_idx {
 	STAT_RECORDS,		/* decisions sent to `run --record` */
 	STAT_RECORDS_DROPPED,	/* ... that its ring buffer could not take */
 	STAT_RCU_BOOST,		/* preempted RCU readers queued first, or kept at slice end */
-	STAT_MIG_BASE,		/* + enum mig_verdict: can_migrate() results */
+	STAT_PREEMPT_DEFERRED,	/* wakeups that armed a CPU's preemption timer (PREEMPT_MIN_NS not run yet) */
+	STAT_PREEMPT_TIMER,	/* ... timers that fired and preempted */
+	STAT_WAKE_OUT_WAITS,	/* + enum wake_outcome: queued wakeups that ran, by outcome */
+	STAT_WAKE_OUT_NS = STAT_WAKE_OUT_WAITS + NR_WAKE_OUTCOMES, /* + outcome: their waits (ns) */
+	STAT_MIG_BASE = STAT_WAKE_OUT_NS + NR_WAKE_OUTCOMES, /* + enum mig_verdict: can_migrate() results */
 	NR_MLSCHED_STATS = STAT_MIG_BASE + NR_MIG_VERDICTS,
 };
 

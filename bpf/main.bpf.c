@@ -96,6 +96,7 @@ struct mls_task_ctx {
 	u64 started;		/* when it last started running (ns) */
 	u64 rcu_debt;		/* vtime waived while queued first as an RCU reader (see rcu_reader()) */
 	bool woken;		/* queued by a wakeup, not yet running */
+	u8 wake_outcome;	/* enum wake_outcome of that wakeup */
 };
 
 struct {
@@ -598,12 +599,17 @@ static bool kick_idle_cpu(const struct cpumask *allowed)
  */
 #define PREEMPT_MIN_NS	(250LL * 1000)
 
+/* preempt_lead()'s refusals. */
+#define LEAD_TOO_SOON	(-1)	/* far enough ahead, but it has not run PREEMPT_MIN_NS */
+#define LEAD_NOT_BEHIND	(-2)	/* shielded, or not far enough ahead of the wakee */
+
 /*
  * How far @cpu's running task is ahead of a wakee of @vtime, if the wakee
- * may preempt it (the rule above); -1 if it may not; 0 if @cpu runs
- * nothing of ours (idle, or a task of another class).
+ * may preempt it (the rule above); LEAD_* if it may not; 0 if @cpu runs
+ * nothing of ours (idle, or a task of another class).  For LEAD_TOO_SOON,
+ * *@soon_ns is how long the task still has to run before it may be.
  */
-static s64 preempt_lead(s32 cpu, u64 vtime, u64 now)
+static s64 preempt_lead(s32 cpu, u64 vtime, u64 now, u64 *soon_ns)
 {
 	struct cpu_run *cr = cpu_run_of(cpu);
 	u64 curr;
@@ -612,30 +618,96 @@ static s64 preempt_lead(s32 cpu, u64 vtime, u64 now)
 	if (!cr || !cr->started)
 		return 0;
 	if (cr->shielded)
-		return -1;
+		return LEAD_NOT_BEHIND;
 	/* Clocks of two CPUs: @now may be a little behind cr->started. */
 	ran = (s64)(now - cr->started);
 	if (ran < 0)
 		ran = 0;
-	if (ran < PREEMPT_MIN_NS)
-		return -1;
-	curr = cr->vtime + vtime_delta(cr->weight, ran);
+	curr = cr->vtime + vtime_delta(cr->weight, ran < PREEMPT_MIN_NS ? PREEMPT_MIN_NS : ran);
 	if (!time_before(vtime + slice_ns / 2, curr))
-		return -1;
+		return LEAD_NOT_BEHIND;
+	if (ran < PREEMPT_MIN_NS) {
+		*soon_ns = PREEMPT_MIN_NS - ran;
+		return LEAD_TOO_SOON;
+	}
 	return (s64)(curr - vtime);
 }
 
-/* A wakee queued on @cpu's own DSQ: only @cpu can run it soon. */
-static void wakeup_preempt(s32 cpu, u64 vtime)
-{
-	s64 lead = preempt_lead(cpu, vtime, scx_bpf_now());
+/*
+ * Deferred wakeup preemption.  A wakee that may preempt a task but for its
+ * PREEMPT_MIN_NS would otherwise wait for the end of a slice: the tick
+ * enforces slices, so 3 to 4 ms at HZ=250, and 5 ms on average in the
+ * benchmark's VM (stats "too soon").  Instead, a timer of that CPU fires
+ * when the task has run PREEMPT_MIN_NS, and preempts it if the same run
+ * is still going on and a task is queued that the CPU serves.  One timer
+ * per CPU, armed at most once per run (@started identifies the run).
+ */
+struct preempt_timer {
+	struct bpf_timer timer;
+	u64 started;		/* cpu_run.started of the run it will preempt */
+};
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_CPUS);
+	__type(key, u32);
+	__type(value, struct preempt_timer);
+} preempt_timers SEC(".maps");
+
+static int preempt_timer_fn(void *map, u32 *key, struct preempt_timer *t)
+{
+	s32 cpu = *key;
+	struct cpu_run *cr = cpu_run_of(cpu);
+
+	if (!cr || !cr->started || cr->started != t->started || cr->shielded)
+		return 0;
+	if (!scx_bpf_dsq_nr_queued(llc_dsq(cpu)) && !scx_bpf_dsq_nr_queued(cpu))
+		return 0;
+	scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+	stat_inc(STAT_PREEMPT_TIMER);
+	return 0;
+}
+
+static void preempt_defer(s32 cpu, u64 soon_ns)
+{
+	u32 key = cpu;
+	struct preempt_timer *t = bpf_map_lookup_elem(&preempt_timers, &key);
+	struct cpu_run *cr = cpu_run_of(cpu);
+
+	if (!t || !cr || !cr->started || t->started == cr->started)
+		return;
+	t->started = cr->started;
+	if (!bpf_timer_start(&t->timer, soon_ns, 0))
+		stat_inc(STAT_PREEMPT_DEFERRED);
+}
+
+/*
+ * The outcome of a wakeup whose best candidate had @lead (see
+ * preempt_lead()), kicking that CPU if it is idle or may be preempted.
+ */
+static u8 wakeup_kick(s32 cpu, s64 lead)
+{
 	if (!lead) {
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-	} else if (lead > 0) {
+		return WAKE_KICKED;
+	}
+	if (lead > 0) {
 		scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
 		stat_inc(STAT_PREEMPT);
+		return cpu == bpf_get_smp_processor_id() ? WAKE_PREEMPTED_HERE : WAKE_PREEMPTED;
 	}
+	return lead == LEAD_TOO_SOON ? WAKE_TOO_SOON : WAKE_NOT_BEHIND;
+}
+
+/* A wakee queued on @cpu's own DSQ: only @cpu can run it soon. */
+static u8 wakeup_preempt(s32 cpu, u64 vtime)
+{
+	u64 soon_ns = 0;
+	s64 lead = preempt_lead(cpu, vtime, scx_bpf_now(), &soon_ns);
+
+	if (lead == LEAD_TOO_SOON)
+		preempt_defer(cpu, soon_ns);
+	return wakeup_kick(cpu, lead);
 }
 
 /*
@@ -652,21 +724,19 @@ static void wakeup_preempt(s32 cpu, u64 vtime)
  * its waker's), as the fair class's wake_affine() pulls a wakee to its
  * waker's CPU.
  */
-static void wakeup_preempt_llc(struct task_struct *p, s32 prev, u64 vtime)
+static u8 wakeup_preempt_llc(struct task_struct *p, s32 prev, u64 vtime)
 {
-	s32 llc = llc_of(prev), best = -1, here;
-	u64 now = scx_bpf_now();
-	s64 lead, best_lead = 0;
+	s32 llc = llc_of(prev), best = -1, here, soonest = -1;
+	u64 now = scx_bpf_now(), soon_ns = 0, soonest_ns = PREEMPT_MIN_NS;
+	s64 lead, best_lead = LEAD_NOT_BEHIND;
 	u32 i, seen = 0;
 
 	if (wake_local) {
 		here = bpf_get_smp_processor_id();
 		if (llc_of(here) == llc && bpf_cpumask_test_cpu(here, p->cpus_ptr) &&
-		    preempt_lead(here, vtime, now) > 0) {
-			scx_bpf_kick_cpu(here, SCX_KICK_PREEMPT);
-			stat_inc(STAT_PREEMPT);
+		    preempt_lead(here, vtime, now, &soon_ns) > 0) {
 			stat_inc(STAT_PREEMPT_LOCAL);
-			return;
+			return wakeup_kick(here, 1);
 		}
 	}
 
@@ -678,16 +748,27 @@ static void wakeup_preempt_llc(struct task_struct *p, s32 prev, u64 vtime)
 		if (llc_of(cpu) != llc || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
 		seen++;
-		lead = preempt_lead(cpu, vtime, now);
+		/* LEAD_TOO_SOON outranks LEAD_NOT_BEHIND, for the outcome. */
+		lead = preempt_lead(cpu, vtime, now, &soon_ns);
 		if (lead > best_lead) {
 			best_lead = lead;
 			best = cpu;
 		}
+		if (lead == LEAD_TOO_SOON && soon_ns <= soonest_ns) {
+			soonest_ns = soon_ns;
+			soonest = cpu;
+		}
 	}
-	if (best >= 0) {
-		scx_bpf_kick_cpu(best, SCX_KICK_PREEMPT);
-		stat_inc(STAT_PREEMPT);
-	}
+	/*
+	 * Only a task is preempted: an idle CPU was claimed by
+	 * kick_idle_cpu() before, and one of another class (lead 0) is
+	 * left alone.
+	 */
+	if (best_lead > 0)
+		return wakeup_kick(best, best_lead);
+	if (soonest >= 0)
+		preempt_defer(soonest, soonest_ns);
+	return best_lead == LEAD_TOO_SOON ? WAKE_TOO_SOON : WAKE_NOT_BEHIND;
 }
 
 /*
@@ -770,6 +851,7 @@ void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 	u64 vtime = vtime_clamped(task_vtime(p, tctx));
 	bool wakeup = enq_flags & SCX_ENQ_WAKEUP;
 	u64 now = scx_bpf_now();
+	u8 outcome = WAKE_NOT_BEHIND;
 
 	if (tctx) {
 		tctx->enq_at = now;
@@ -780,14 +862,18 @@ void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 	if (p->nr_cpus_allowed == 1 || is_migration_disabled(p) || (wakeup && is_hot(p, now))) {
 		scx_bpf_dsq_insert_vtime(p, cpu, slice_ns, vtime, enq_flags);
 		if (wakeup)
-			wakeup_preempt(cpu, vtime);
+			outcome = wakeup_preempt(cpu, vtime);
 		else
 			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-		return;
+	} else {
+		scx_bpf_dsq_insert_vtime(p, llc_dsq(cpu), slice_ns, vtime, enq_flags);
+		if (kick_idle_cpu(p->cpus_ptr))
+			outcome = WAKE_KICKED;
+		else if (wakeup)
+			outcome = wakeup_preempt_llc(p, cpu, vtime);
 	}
-	scx_bpf_dsq_insert_vtime(p, llc_dsq(cpu), slice_ns, vtime, enq_flags);
-	if (!kick_idle_cpu(p->cpus_ptr) && wakeup)
-		wakeup_preempt_llc(p, cpu, vtime);
+	if (tctx)
+		tctx->wake_outcome = outcome;
 }
 
 /*
@@ -1160,8 +1246,12 @@ void BPF_STRUCT_OPS(mlsched_running, struct task_struct *p)
 		return;
 	tctx->started = now;
 	if (tctx->woken && tctx->enq_at && now > tctx->enq_at) {
+		u32 out = tctx->wake_outcome < NR_WAKE_OUTCOMES ? tctx->wake_outcome : WAKE_NOT_BEHIND;
+
 		stat_add(STAT_WAKE_WAIT_NS, now - tctx->enq_at);
 		stat_inc(STAT_WAKE_WAITS);
+		stat_add(STAT_WAKE_OUT_NS + out, now - tctx->enq_at);
+		stat_inc(STAT_WAKE_OUT_WAITS + out);
 	}
 	tctx->woken = false;
 }
@@ -1214,6 +1304,20 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(mlsched_init)
 		ret = scx_bpf_create_dsq(LLC_DSQ_BASE + i, -1);
 		if (ret) {
 			scx_bpf_error("failed to create DSQ of LLC %d: %d", i, ret);
+			return ret;
+		}
+	}
+	bpf_for(i, 0, nr_cpus) {
+		u32 key = i;
+		struct preempt_timer *t = bpf_map_lookup_elem(&preempt_timers, &key);
+
+		if (!t)
+			continue;
+		ret = bpf_timer_init(&t->timer, &preempt_timers, CLOCK_MONOTONIC);
+		if (!ret)
+			ret = bpf_timer_set_callback(&t->timer, preempt_timer_fn);
+		if (ret) {
+			scx_bpf_error("failed to set up the preemption timer of CPU %d: %d", i, ret);
 			return ret;
 		}
 	}

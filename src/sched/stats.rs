@@ -87,12 +87,36 @@ pub struct Metrics {
     pub preempt: u64,
     #[stat(desc = "... of them, the CPU that ran the wakeup (--wake-local)")]
     pub preempt_local: u64,
+    #[stat(desc = "Wakeups that armed a CPU's preemption timer: its task had not run 250 us yet")]
+    pub preempt_deferred: u64,
+    #[stat(desc = "... timers that fired and preempted (the run went on, a task was queued)")]
+    pub preempt_timer: u64,
     #[stat(desc = "Steal candidates that bpf_task_from_pid() did not find")]
     pub steal_nopid: u64,
     #[stat(desc = "Total wait of queued wakeups until they ran (ns)")]
     pub wake_wait_ns: u64,
     #[stat(desc = "Queued wakeups that ran (for the mean wait)")]
     pub wake_waits: u64,
+    #[stat(desc = "... of them, those that preempted a running task")]
+    pub wake_preempted: u64,
+    #[stat(desc = "... their total wait (ns)")]
+    pub wake_preempted_ns: u64,
+    #[stat(desc = "... those that preempted the task of the CPU that ran the wakeup")]
+    pub wake_preempted_here: u64,
+    #[stat(desc = "... their total wait (ns)")]
+    pub wake_preempted_here_ns: u64,
+    #[stat(desc = "... those for which an idle CPU was kicked")]
+    pub wake_kicked: u64,
+    #[stat(desc = "... their total wait (ns)")]
+    pub wake_kicked_ns: u64,
+    #[stat(desc = "... those that would have preempted a task that had not run 250 us yet")]
+    pub wake_too_soon: u64,
+    #[stat(desc = "... their total wait (ns)")]
+    pub wake_too_soon_ns: u64,
+    #[stat(desc = "... those with no task they could preempt (not far enough ahead, or shielded)")]
+    pub wake_not_behind: u64,
+    #[stat(desc = "... their total wait (ns)")]
+    pub wake_not_behind_ns: u64,
     #[stat(desc = "Samples linfa's DecisionTree checked")]
     pub twin_checked: u64,
     #[stat(desc = "... on which linfa agreed with the BPF walk (must be all)")]
@@ -112,6 +136,13 @@ impl Metrics {
     pub fn from_counters(cnt: &[u64]) -> Self {
         let at = |i: u32| cnt.get(i as usize).copied().unwrap_or(0);
         let mig = |v: u32| at(c::stat_idx_STAT_MIG_BASE + v);
+        // (queued wakeups of this outcome that ran, their total wait in ns)
+        let out = |o: u32| {
+            (
+                at(c::stat_idx_STAT_WAKE_OUT_WAITS + o),
+                at(c::stat_idx_STAT_WAKE_OUT_NS + o),
+            )
+        };
         Self {
             dispatch_local: at(c::stat_idx_STAT_DISPATCH_LOCAL),
             dispatch_cpu_dsq: at(c::stat_idx_STAT_DISPATCH_CPU_DSQ),
@@ -147,8 +178,20 @@ impl Metrics {
             preempt: at(c::stat_idx_STAT_PREEMPT),
             preempt_local: at(c::stat_idx_STAT_PREEMPT_LOCAL),
             steal_nopid: at(c::stat_idx_STAT_STEAL_NOPID),
+            preempt_deferred: at(c::stat_idx_STAT_PREEMPT_DEFERRED),
+            preempt_timer: at(c::stat_idx_STAT_PREEMPT_TIMER),
             wake_wait_ns: at(c::stat_idx_STAT_WAKE_WAIT_NS),
             wake_waits: at(c::stat_idx_STAT_WAKE_WAITS),
+            wake_preempted: out(c::wake_outcome_WAKE_PREEMPTED).0,
+            wake_preempted_ns: out(c::wake_outcome_WAKE_PREEMPTED).1,
+            wake_preempted_here: out(c::wake_outcome_WAKE_PREEMPTED_HERE).0,
+            wake_preempted_here_ns: out(c::wake_outcome_WAKE_PREEMPTED_HERE).1,
+            wake_kicked: out(c::wake_outcome_WAKE_KICKED).0,
+            wake_kicked_ns: out(c::wake_outcome_WAKE_KICKED).1,
+            wake_too_soon: out(c::wake_outcome_WAKE_TOO_SOON).0,
+            wake_too_soon_ns: out(c::wake_outcome_WAKE_TOO_SOON).1,
+            wake_not_behind: out(c::wake_outcome_WAKE_NOT_BEHIND).0,
+            wake_not_behind_ns: out(c::wake_outcome_WAKE_NOT_BEHIND).1,
             ..Default::default()
         }
     }
@@ -264,15 +307,37 @@ impl Metrics {
             self.rcu_boost,
             self.steal_nopid,
         )?;
+        writeln!(
+            w,
+            "[scx_mlsched] wake waits -> preempted: {} ({}) here: {} ({}) kicked idle: {} ({}) too soon: {} ({}, \
+             timers armed: {} fired: {}) not behind: {} ({})",
+            self.wake_preempted,
+            mean_us(self.wake_preempted_ns, self.wake_preempted),
+            self.wake_preempted_here,
+            mean_us(self.wake_preempted_here_ns, self.wake_preempted_here),
+            self.wake_kicked,
+            mean_us(self.wake_kicked_ns, self.wake_kicked),
+            self.wake_too_soon,
+            mean_us(self.wake_too_soon_ns, self.wake_too_soon),
+            self.preempt_deferred,
+            self.preempt_timer,
+            self.wake_not_behind,
+            mean_us(self.wake_not_behind_ns, self.wake_not_behind),
+        )?;
         Ok(())
     }
 
     /// Mean wait of queued wakeups until they ran, "-" without any.
     pub fn mean_wake_wait(&self) -> String {
-        match self.wake_wait_ns.checked_div(self.wake_waits) {
-            Some(ns) => format!("{} us", ns / 1000),
-            None => "-".to_string(),
-        }
+        mean_us(self.wake_wait_ns, self.wake_waits)
+    }
+}
+
+/// `ns / n` in microseconds, "-" when `n` is 0.
+fn mean_us(ns: u64, n: u64) -> String {
+    match ns.checked_div(n) {
+        Some(ns) => format!("{} us", ns / 1000),
+        None => "-".to_string(),
     }
 }
 
@@ -377,6 +442,27 @@ mod tests {
         assert!(out.contains("queued: 3 mean wait: 3000 us"), "{out}");
         assert!(out.contains("kicks wasted: 11"), "{out}");
         assert!(out.contains("starvation guard: 2 rcu boost: 4"), "{out}");
+    }
+
+    #[test]
+    fn wake_waits_are_split_by_outcome() {
+        let mut cnt = vec![0u64; c::stat_idx_NR_MLSCHED_STATS as usize];
+        let at = |base: u32, o: u32| (base + o) as usize;
+        cnt[at(c::stat_idx_STAT_WAKE_OUT_WAITS, c::wake_outcome_WAKE_TOO_SOON)] = 4;
+        cnt[at(c::stat_idx_STAT_WAKE_OUT_NS, c::wake_outcome_WAKE_TOO_SOON)] = 8_000_000;
+        cnt[at(c::stat_idx_STAT_WAKE_OUT_WAITS, c::wake_outcome_WAKE_PREEMPTED)] = 2;
+        cnt[at(c::stat_idx_STAT_WAKE_OUT_NS, c::wake_outcome_WAKE_PREEMPTED)] = 600_000;
+        // The outcome counters sit between the RCU boosts and the verdicts.
+        cnt[(c::stat_idx_STAT_MIG_BASE + c::mig_verdict_MIG_ALLOWED) as usize] = 1;
+        cnt[c::stat_idx_STAT_PREEMPT_DEFERRED as usize] = 5;
+        cnt[c::stat_idx_STAT_PREEMPT_TIMER as usize] = 3;
+        let m = Metrics::from_counters(&cnt);
+        assert_eq!((m.wake_too_soon, m.wake_too_soon_ns), (4, 8_000_000));
+        assert_eq!((m.wake_preempted, m.wake_kicked, m.mig_allowed), (2, 0, 1));
+        let mut out = Vec::new();
+        m.format(&mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("preempted: 2 (300 us) here: 0 (-) kicked idle: 0 (-) too soon: 4 (2000 us, timers armed: 5 fired: 3)"), "{out}");
     }
 
     #[test]
