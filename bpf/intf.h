@@ -71,9 +71,9 @@ enum mig_verdict {
  */
 enum wake_outcome {
 	WAKE_PREEMPTED		= 0,	/* a running task was preempted for it */
-	WAKE_KICKED		= 1,	/* an idle CPU was kicked for it */
+	WAKE_KICKED		= 1,	/* an idle CPU was kicked for it (or its own CPU, running nothing of ours) */
 	WAKE_TOO_SOON		= 2,	/* a task it could preempt had not run PREEMPT_MIN_NS yet: deferred */
-	WAKE_NOT_BEHIND		= 3,	/* no task it may preempt (not far enough ahead, or shielded) */
+	WAKE_NOT_BEHIND		= 3,	/* nothing to preempt (not far enough ahead, shielded, or not ours) */
 	WAKE_PREEMPTED_HERE	= 4,	/* the task of the CPU that ran the wakeup was preempted */
 	NR_WAKE_OUTCOMES,
 };

@@ -600,34 +600,42 @@ static bool kick_idle_cpu(const struct cpumask *allowed)
 #define PREEMPT_MIN_NS	(250LL * 1000)
 
 /* preempt_lead()'s refusals. */
-#define LEAD_TOO_SOON	(-1)	/* far enough ahead, but it has not run PREEMPT_MIN_NS */
+#define LEAD_TOO_SOON	(-1)	/* will be far enough ahead once it has run PREEMPT_MIN_NS */
 #define LEAD_NOT_BEHIND	(-2)	/* shielded, or not far enough ahead of the wakee */
+
+/* For LEAD_TOO_SOON: which run, and how long until it has run PREEMPT_MIN_NS. */
+struct too_soon {
+	u64 started;
+	u64 ns;
+};
 
 /*
  * How far @cpu's running task is ahead of a wakee of @vtime, if the wakee
  * may preempt it (the rule above); LEAD_* if it may not; 0 if @cpu runs
- * nothing of ours (idle, or a task of another class).  For LEAD_TOO_SOON,
- * *@soon_ns is how long the task still has to run before it may be.
+ * nothing of ours (idle, between two tasks, or a task of another class).
+ * For LEAD_TOO_SOON it fills @soon.
  */
-static s64 preempt_lead(s32 cpu, u64 vtime, u64 now, u64 *soon_ns)
+static s64 preempt_lead(s32 cpu, u64 vtime, u64 now, struct too_soon *soon)
 {
 	struct cpu_run *cr = cpu_run_of(cpu);
-	u64 curr;
+	u64 curr, started;
 	s64 ran;
 
-	if (!cr || !cr->started)
+	if (!cr || !(started = cr->started))
 		return 0;
 	if (cr->shielded)
 		return LEAD_NOT_BEHIND;
-	/* Clocks of two CPUs: @now may be a little behind cr->started. */
-	ran = (s64)(now - cr->started);
+	/* Clocks of two CPUs: @now may be a little behind started. */
+	ran = (s64)(now - started);
 	if (ran < 0)
 		ran = 0;
+	/* A run younger than PREEMPT_MIN_NS: as it will be then. */
 	curr = cr->vtime + vtime_delta(cr->weight, ran < PREEMPT_MIN_NS ? PREEMPT_MIN_NS : ran);
 	if (!time_before(vtime + slice_ns / 2, curr))
 		return LEAD_NOT_BEHIND;
 	if (ran < PREEMPT_MIN_NS) {
-		*soon_ns = PREEMPT_MIN_NS - ran;
+		soon->started = started;
+		soon->ns = PREEMPT_MIN_NS - ran;
 		return LEAD_TOO_SOON;
 	}
 	return (s64)(curr - vtime);
@@ -635,16 +643,19 @@ static s64 preempt_lead(s32 cpu, u64 vtime, u64 now, u64 *soon_ns)
 
 /*
  * Deferred wakeup preemption.  A wakee that may preempt a task but for its
- * PREEMPT_MIN_NS would otherwise wait for the end of a slice: the tick
- * enforces slices, so 3 to 4 ms at HZ=250, and 5 ms on average in the
- * benchmark's VM (stats "too soon").  Instead, a timer of that CPU fires
- * when the task has run PREEMPT_MIN_NS, and preempts it if the same run
- * is still going on and a task is queued that the CPU serves.  One timer
- * per CPU, armed at most once per run (@started identifies the run).
+ * PREEMPT_MIN_NS would otherwise wait until a CPU's slice ends, which the
+ * tick notices (every 4 ms at HZ=250): 4.2-6.0 ms on average in the
+ * benchmark's VM (stats "too soon", before this timer).  Instead, a timer
+ * of that CPU fires when the task has run PREEMPT_MIN_NS, and applies the
+ * wakeup rule again, to the lowest-vtime head of the queues the CPU
+ * serves (the wakee, unless another CPU took it): it preempts if that head
+ * may preempt whatever runs then, re-arms if that run is still too young,
+ * and does nothing otherwise.  One timer per CPU, armed at most once per
+ * run (@started).
  */
 struct preempt_timer {
 	struct bpf_timer timer;
-	u64 started;		/* cpu_run.started of the run it will preempt */
+	u64 started;		/* cpu_run.started of the run it was armed for */
 };
 
 struct {
@@ -657,33 +668,50 @@ struct {
 static int preempt_timer_fn(void *map, u32 *key, struct preempt_timer *t)
 {
 	s32 cpu = *key;
-	struct cpu_run *cr = cpu_run_of(cpu);
+	struct task_struct *mine = __COMPAT_scx_bpf_dsq_peek(cpu);
+	struct task_struct *ours = __COMPAT_scx_bpf_dsq_peek(llc_dsq(cpu));
+	struct too_soon soon = {};
+	u64 vtime;
+	s64 lead;
 
-	if (!cr || !cr->started || cr->started != t->started || cr->shielded)
+	/* (Tested one by one: the verifier refuses "mine | ours".) */
+	if (mine) {
+		vtime = mine->scx.dsq_vtime;
+		if (ours && time_before(ours->scx.dsq_vtime, vtime))
+			vtime = ours->scx.dsq_vtime;
+	} else if (ours) {
+		vtime = ours->scx.dsq_vtime;
+	} else {
 		return 0;
-	if (!scx_bpf_dsq_nr_queued(llc_dsq(cpu)) && !scx_bpf_dsq_nr_queued(cpu))
-		return 0;
-	scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
-	stat_inc(STAT_PREEMPT_TIMER);
+	}
+	lead = preempt_lead(cpu, vtime, scx_bpf_now(), &soon);
+	if (lead > 0) {
+		scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+		stat_inc(STAT_PREEMPT_TIMER);
+	} else if (lead == LEAD_TOO_SOON) {
+		t->started = soon.started;
+		bpf_timer_start(&t->timer, soon.ns, 0);
+	}
 	return 0;
 }
 
-static void preempt_defer(s32 cpu, u64 soon_ns)
+/* Arm @cpu's preemption timer for the run and time in @soon. */
+static void preempt_defer(s32 cpu, const struct too_soon *soon)
 {
 	u32 key = cpu;
 	struct preempt_timer *t = bpf_map_lookup_elem(&preempt_timers, &key);
-	struct cpu_run *cr = cpu_run_of(cpu);
 
-	if (!t || !cr || !cr->started || t->started == cr->started)
+	if (!t || t->started == soon->started)
 		return;
-	t->started = cr->started;
-	if (!bpf_timer_start(&t->timer, soon_ns, 0))
+	t->started = soon->started;
+	if (!bpf_timer_start(&t->timer, soon->ns, 0))
 		stat_inc(STAT_PREEMPT_DEFERRED);
 }
 
 /*
  * The outcome of a wakeup whose best candidate had @lead (see
- * preempt_lead()), kicking that CPU if it is idle or may be preempted.
+ * preempt_lead()), kicking that CPU if it runs nothing of ours or may be
+ * preempted.
  */
 static u8 wakeup_kick(s32 cpu, s64 lead)
 {
@@ -702,11 +730,11 @@ static u8 wakeup_kick(s32 cpu, s64 lead)
 /* A wakee queued on @cpu's own DSQ: only @cpu can run it soon. */
 static u8 wakeup_preempt(s32 cpu, u64 vtime)
 {
-	u64 soon_ns = 0;
-	s64 lead = preempt_lead(cpu, vtime, scx_bpf_now(), &soon_ns);
+	struct too_soon soon = {};
+	s64 lead = preempt_lead(cpu, vtime, scx_bpf_now(), &soon);
 
 	if (lead == LEAD_TOO_SOON)
-		preempt_defer(cpu, soon_ns);
+		preempt_defer(cpu, &soon);
 	return wakeup_kick(cpu, lead);
 }
 
@@ -726,17 +754,25 @@ static u8 wakeup_preempt(s32 cpu, u64 vtime)
  */
 static u8 wakeup_preempt_llc(struct task_struct *p, s32 prev, u64 vtime)
 {
-	s32 llc = llc_of(prev), best = -1, here, soonest = -1;
-	u64 now = scx_bpf_now(), soon_ns = 0, soonest_ns = PREEMPT_MIN_NS;
-	s64 lead, best_lead = LEAD_NOT_BEHIND;
+	s32 llc = llc_of(prev), best = -1, here;
+	u64 now = scx_bpf_now();
+	struct too_soon soon = {}, soonest = { .ns = PREEMPT_MIN_NS + 1 };
+	s32 soonest_cpu = -1;
+	s64 lead, best_lead = 0;
 	u32 i, seen = 0;
 
 	if (wake_local) {
 		here = bpf_get_smp_processor_id();
-		if (llc_of(here) == llc && bpf_cpumask_test_cpu(here, p->cpus_ptr) &&
-		    preempt_lead(here, vtime, now, &soon_ns) > 0) {
-			stat_inc(STAT_PREEMPT_LOCAL);
-			return wakeup_kick(here, 1);
+		if (llc_of(here) == llc && bpf_cpumask_test_cpu(here, p->cpus_ptr)) {
+			lead = preempt_lead(here, vtime, now, &soon);
+			if (lead > 0) {
+				stat_inc(STAT_PREEMPT_LOCAL);
+				return wakeup_kick(here, lead);
+			}
+			if (lead == LEAD_TOO_SOON) {
+				soonest = soon;
+				soonest_cpu = here;
+			}
 		}
 	}
 
@@ -748,27 +784,27 @@ static u8 wakeup_preempt_llc(struct task_struct *p, s32 prev, u64 vtime)
 		if (llc_of(cpu) != llc || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
 		seen++;
-		/* LEAD_TOO_SOON outranks LEAD_NOT_BEHIND, for the outcome. */
-		lead = preempt_lead(cpu, vtime, now, &soon_ns);
+		lead = preempt_lead(cpu, vtime, now, &soon);
 		if (lead > best_lead) {
 			best_lead = lead;
 			best = cpu;
-		}
-		if (lead == LEAD_TOO_SOON && soon_ns <= soonest_ns) {
-			soonest_ns = soon_ns;
-			soonest = cpu;
+		} else if (lead == LEAD_TOO_SOON && soon.ns < soonest.ns) {
+			soonest = soon;
+			soonest_cpu = cpu;
 		}
 	}
 	/*
 	 * Only a task is preempted: an idle CPU was claimed by
-	 * kick_idle_cpu() before, and one of another class (lead 0) is
-	 * left alone.
+	 * kick_idle_cpu() before, and one running nothing of ours (lead 0)
+	 * is left alone.  Else the CPU whose task may be preempted soonest
+	 * gets its timer armed.
 	 */
 	if (best_lead > 0)
 		return wakeup_kick(best, best_lead);
-	if (soonest >= 0)
-		preempt_defer(soonest, soonest_ns);
-	return best_lead == LEAD_TOO_SOON ? WAKE_TOO_SOON : WAKE_NOT_BEHIND;
+	if (soonest_cpu < 0)
+		return WAKE_NOT_BEHIND;
+	preempt_defer(soonest_cpu, &soonest);
+	return WAKE_TOO_SOON;
 }
 
 /*

@@ -448,9 +448,15 @@ mod tests {
     fn wake_waits_are_split_by_outcome() {
         let mut cnt = vec![0u64; c::stat_idx_NR_MLSCHED_STATS as usize];
         let at = |base: u32, o: u32| (base + o) as usize;
-        cnt[at(c::stat_idx_STAT_WAKE_OUT_WAITS, c::wake_outcome_WAKE_TOO_SOON)] = 4;
+        cnt[at(
+            c::stat_idx_STAT_WAKE_OUT_WAITS,
+            c::wake_outcome_WAKE_TOO_SOON,
+        )] = 4;
         cnt[at(c::stat_idx_STAT_WAKE_OUT_NS, c::wake_outcome_WAKE_TOO_SOON)] = 8_000_000;
-        cnt[at(c::stat_idx_STAT_WAKE_OUT_WAITS, c::wake_outcome_WAKE_PREEMPTED)] = 2;
+        cnt[at(
+            c::stat_idx_STAT_WAKE_OUT_WAITS,
+            c::wake_outcome_WAKE_PREEMPTED,
+        )] = 2;
         cnt[at(c::stat_idx_STAT_WAKE_OUT_NS, c::wake_outcome_WAKE_PREEMPTED)] = 600_000;
         // The outcome counters sit between the RCU boosts and the verdicts.
         cnt[(c::stat_idx_STAT_MIG_BASE + c::mig_verdict_MIG_ALLOWED) as usize] = 1;
