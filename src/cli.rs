@@ -184,14 +184,15 @@ pub struct RunOpts {
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub preempt_scan: u32,
 
-    /// A queued wakeup on its LLC's DSQ looks first at the CPU that runs
-    /// the wakeup (the one that took an I/O completion's interrupt, or the
-    /// waker's), if it is in that LLC and allowed, and preempts its task
-    /// if that one is far enough ahead, even if a scanned CPU's task is
-    /// further ahead: no cross-CPU IPI, the waker's cache.  Otherwise the
-    /// --preempt-scan CPUs as usual.
+    /// Do not look first at the CPU that runs a wakeup.  By default a
+    /// queued wakeup on its LLC's DSQ preempts the task of the CPU that
+    /// runs the wakeup (the one that took an I/O completion's interrupt,
+    /// or the waker's), if that CPU is in the LLC and allowed and its task
+    /// far enough ahead, before the --preempt-scan CPUs: no cross-CPU IPI.
+    /// With this option, only the --preempt-scan CPUs, furthest ahead
+    /// first.
     #[arg(long)]
-    pub wake_local: bool,
+    pub no_wake_local: bool,
 
     /// Print statistics every SECS seconds while running.
     #[arg(long, value_name = "SECS", conflicts_with = "monitor")]

@@ -67,8 +67,8 @@ const STATS_SECS: &str = "10";
 
 /// Resolve arm names: `default`, `mlsched` (this binary's heuristic policy),
 /// `mlsched-ml` (its learned tree, the embedded model), `mlsched-scanN`
-/// (the heuristic with `--preempt-scan N`), `mlsched-wakelocal` (with
-/// `--wake-local`), and peers: `bpfland` or `scx_bpfland` is `scx_bpfland` in
+/// (the heuristic with `--preempt-scan N`), `mlsched-nowakelocal` (with
+/// `--no-wake-local`), and peers: `bpfland` or `scx_bpfland` is `scx_bpfland` in
 /// `peers_dir`.
 pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<Arm>> {
     let mut out: Vec<Arm> = Vec::new();
@@ -93,12 +93,12 @@ pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<A
                     STATS_SECS.into(),
                 ],
             },
-            // The heuristic preempting the waking CPU first.
-            "mlsched-wakelocal" => Launch::Program {
+            // The heuristic without preempting the waking CPU first.
+            "mlsched-nowakelocal" => Launch::Program {
                 path: self_exe.to_path_buf(),
                 args: vec![
                     "run".into(),
-                    "--wake-local".into(),
+                    "--no-wake-local".into(),
                     "--stats".into(),
                     STATS_SECS.into(),
                 ],
@@ -187,9 +187,9 @@ mod tests {
         assert!(
             matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run", "--preempt-scan", "1", "--stats", "10"])
         );
-        let a = arms(&names("default,mlsched-wakelocal"), p, p).unwrap();
+        let a = arms(&names("default,mlsched-nowakelocal"), p, p).unwrap();
         assert!(
-            matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run", "--wake-local", "--stats", "10"])
+            matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run", "--no-wake-local", "--stats", "10"])
         );
         // Not a count: a peer of that name, not installed.
         for bad in ["mlsched-scan0", "mlsched-scanx", "mlsched-scan"] {

@@ -233,7 +233,7 @@ impl<'a> Scheduler<'a> {
         rodata.migration_cost_ns = opts.migration_cost_us * 1000;
         rodata.cache_nice_tries = opts.cache_nice_tries;
         rodata.preempt_scan = opts.preempt_scan;
-        rodata.wake_local = opts.wake_local as u32;
+        rodata.wake_local = !opts.no_wake_local as u32;
         rodata.debug_error_after_ns = opts.debug_error_after_ms * 1_000_000;
         rodata.policy = opts.policy.raw();
         rodata.sample_every = opts.sample_every;

@@ -85,7 +85,7 @@ pub struct Metrics {
     pub kick_backoff: u64,
     #[stat(desc = "Queued wakeups that preempted their CPU's running task")]
     pub preempt: u64,
-    #[stat(desc = "... of them, the CPU that ran the wakeup (--wake-local)")]
+    #[stat(desc = "... of them, the CPU that ran the wakeup, looked at first")]
     pub preempt_local: u64,
     #[stat(desc = "Wakeups that armed a CPU's preemption timer: its task had not run 250 us yet")]
     pub preempt_deferred: u64,
