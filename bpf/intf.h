@@ -102,15 +102,13 @@ enum stat_idx {
 	STAT_PREEMPT,		/* wakeups that preempted a CPU's running task */
 	STAT_PREEMPT_LOCAL,	/* ... the CPU that woke them (--wake-local) */
 	STAT_STEAL_NOPID,	/* steal candidates bpf_task_from_pid() did not find */
-	STAT_WAKE_WAIT_NS,	/* sum of queued wakeups' waits until they ran (ns) */
-	STAT_WAKE_WAITS,	/* ... the number of such wakeups */
 	STAT_RECORDS,		/* decisions sent to `run --record` */
 	STAT_RECORDS_DROPPED,	/* ... that its ring buffer could not take */
 	STAT_RCU_BOOST,		/* preempted RCU readers queued first, or kept at slice end */
 	STAT_PREEMPT_DEFERRED,	/* wakeups that armed a CPU's preemption timer (PREEMPT_MIN_NS not run yet) */
 	STAT_PREEMPT_TIMER,	/* ... timers that fired and preempted */
 	STAT_WAKE_OUT_WAITS,	/* + enum wake_outcome: queued wakeups that ran, by outcome */
-	STAT_WAKE_OUT_NS = STAT_WAKE_OUT_WAITS + NR_WAKE_OUTCOMES, /* + outcome: their waits (ns) */
+	STAT_WAKE_OUT_NS = STAT_WAKE_OUT_WAITS + NR_WAKE_OUTCOMES, /* + outcome: their waits until they ran (ns) */
 	STAT_MIG_BASE = STAT_WAKE_OUT_NS + NR_WAKE_OUTCOMES, /* + enum mig_verdict: can_migrate() results */
 	NR_MLSCHED_STATS = STAT_MIG_BASE + NR_MIG_VERDICTS,
 };

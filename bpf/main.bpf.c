@@ -1291,8 +1291,6 @@ void BPF_STRUCT_OPS(mlsched_running, struct task_struct *p)
 	if (tctx->woken && tctx->enq_at && now > tctx->enq_at) {
 		u32 out = tctx->wake_outcome < NR_WAKE_OUTCOMES ? tctx->wake_outcome : WAKE_NOT_BEHIND;
 
-		stat_add(STAT_WAKE_WAIT_NS, now - tctx->enq_at);
-		stat_inc(STAT_WAKE_WAITS);
 		stat_add(STAT_WAKE_OUT_NS + out, now - tctx->enq_at);
 		stat_inc(STAT_WAKE_OUT_WAITS + out);
 	}

@@ -180,8 +180,13 @@ impl Metrics {
             steal_nopid: at(c::stat_idx_STAT_STEAL_NOPID),
             preempt_deferred: at(c::stat_idx_STAT_PREEMPT_DEFERRED),
             preempt_timer: at(c::stat_idx_STAT_PREEMPT_TIMER),
-            wake_wait_ns: at(c::stat_idx_STAT_WAKE_WAIT_NS),
-            wake_waits: at(c::stat_idx_STAT_WAKE_WAITS),
+            // The totals are the sums over the outcomes.
+            wake_wait_ns: (0..c::wake_outcome_NR_WAKE_OUTCOMES)
+                .map(|o| out(o).1)
+                .sum(),
+            wake_waits: (0..c::wake_outcome_NR_WAKE_OUTCOMES)
+                .map(|o| out(o).0)
+                .sum(),
             wake_preempted: out(c::wake_outcome_WAKE_PREEMPTED).0,
             wake_preempted_ns: out(c::wake_outcome_WAKE_PREEMPTED).1,
             wake_preempted_here: out(c::wake_outcome_WAKE_PREEMPTED_HERE).0,
@@ -428,8 +433,9 @@ mod tests {
     #[test]
     fn wakeup_and_kick_counters_are_printed() {
         let mut cnt = vec![0u64; c::stat_idx_NR_MLSCHED_STATS as usize];
-        cnt[c::stat_idx_STAT_WAKE_WAIT_NS as usize] = 9_000_000;
-        cnt[c::stat_idx_STAT_WAKE_WAITS as usize] = 3;
+        let o = c::wake_outcome_WAKE_PREEMPTED;
+        cnt[(c::stat_idx_STAT_WAKE_OUT_NS + o) as usize] = 9_000_000;
+        cnt[(c::stat_idx_STAT_WAKE_OUT_WAITS + o) as usize] = 3;
         cnt[c::stat_idx_STAT_KICK_WASTED as usize] = 11;
         cnt[c::stat_idx_STAT_STARVATION_GUARD as usize] = 2;
         cnt[c::stat_idx_STAT_RCU_BOOST as usize] = 4;

@@ -25,7 +25,7 @@ preempt=$(sum preempt)
 [ "$preempt" -gt 0 ] || fail "no wakeup preempted a CPU hog ($woken queued wakeups)"
 ok "hogs and sleepers: $woken queued wakeups, $preempt preemptions"
 outcomes=$(( $(sum 'preempted') + $(sum 'here') + $(sum 'kicked idle') + $(sum 'too soon') + $(sum 'not behind') ))
-# (a reading may fall between a wakeup's two increments: one per CPU at most)
+# (the totals are the outcomes' sums; a reading taken mid-update may differ by one per CPU)
 diff=$(( outcomes > woken ? outcomes - woken : woken - outcomes ))
 [ "$diff" -le "$N" ] || fail "wake outcomes add up to $outcomes, not the $woken queued wakeups"
 soon=$(sum 'too soon') armed=$(sum 'timers armed') fired=$(sum 'fired')
