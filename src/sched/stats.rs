@@ -89,7 +89,7 @@ pub struct Metrics {
     pub preempt_local: u64,
     #[stat(desc = "Wakeups that armed a CPU's preemption timer: its task had not run 250 us yet")]
     pub preempt_deferred: u64,
-    #[stat(desc = "... timers that fired and preempted (the wakeup rule held for the queue head then)")]
+    #[stat(desc = "... timers that fired and preempted (the rule held for the queue head)")]
     pub preempt_timer: u64,
     #[stat(desc = "Steal candidates that bpf_task_from_pid() did not find")]
     pub steal_nopid: u64,
@@ -113,7 +113,7 @@ pub struct Metrics {
     pub wake_too_soon: u64,
     #[stat(desc = "... their total wait (ns)")]
     pub wake_too_soon_ns: u64,
-    #[stat(desc = "... those with no task they could preempt (not far enough ahead, shielded, not ours)")]
+    #[stat(desc = "... those with nothing to preempt (not far enough ahead, shielded, not ours)")]
     pub wake_not_behind: u64,
     #[stat(desc = "... their total wait (ns)")]
     pub wake_not_behind_ns: u64,
