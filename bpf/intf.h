@@ -100,7 +100,7 @@ enum stat_idx {
 	STAT_KICK_WASTED,	/* a kicked idle CPU found nothing to run */
 	STAT_KICK_BACKOFF,	/* tick kicks skipped: the last ones found nothing */
 	STAT_PREEMPT,		/* wakeups that preempted a CPU's running task */
-	STAT_PREEMPT_LOCAL,	/* ... the CPU that woke them (--wake-local) */
+	STAT_PREEMPT_LOCAL,	/* ... the CPU that woke them (wake_local) */
 	STAT_STEAL_NOPID,	/* steal candidates bpf_task_from_pid() did not find */
 	STAT_RECORDS,		/* decisions sent to `run --record` */
 	STAT_RECORDS_DROPPED,	/* ... that its ring buffer could not take */

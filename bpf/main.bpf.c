@@ -14,7 +14,8 @@
  *     preempts a running task whose vtime is well ahead (the fair class's
  *     wakeup preemption): its CPU's, or for the LLC's DSQ the waking CPU's
  *     if it may, else the one furthest ahead among --preempt-scan CPUs of
- *     the LLC.  A task younger than 250 us is preempted by a timer when it
+ *     the LLC.  Such a wakee goes straight onto that CPU's local DSQ, at
+ *     its head, so that it is what the CPU runs next.  A task younger than 250 us is preempted by a timer when it
  *     reaches that age, rather than at the end of its slice.
  *   - dispatch: a CPU takes the lower-vtime head of its own DSQ and its
  *     LLC's DSQ; with both empty it keeps prev if prev still wants to run,
@@ -63,6 +64,7 @@ const volatile u64 migration_cost_ns = 500ULL * 1000;
 const volatile u64 cache_nice_tries = 1;
 const volatile u32 preempt_scan = 4;	/* CPUs of the LLC a queued wakeup may preempt */
 const volatile u32 wake_local = 1;	/* try the waking CPU first (off: --no-wake-local) */
+const volatile u32 preempt_direct = 1;	/* a preempting wakee goes to its victim's local DSQ (off: --no-direct-preempt) */
 const volatile u32 nr_cpus = 1;
 const volatile u32 nr_llcs = 1;
 const volatile s32 cpu_llc[MAX_CPUS];
@@ -729,19 +731,44 @@ static u8 wakeup_kick(s32 cpu, s64 lead)
 	return lead == LEAD_TOO_SOON ? WAKE_TOO_SOON : WAKE_NOT_BEHIND;
 }
 
-/* A wakee queued on @cpu's own DSQ: only @cpu can run it soon. */
-static u8 wakeup_preempt(s32 cpu, u64 vtime)
+/*
+ * Queue wakee @p on @dsq, where @cpu's task had @lead (see wakeup_kick()).
+ *
+ * With preempt_direct (the default), a wakee that may preempt goes
+ * instead straight onto @cpu's local DSQ, at its head, with
+ * SCX_ENQ_PREEMPT: it is the task that runs when @cpu reschedules.
+ * Queued on a shared DSQ and kicked for, it competed with every task
+ * queued there, and the tasks preempted earlier had the lower vtimes
+ * (clamped to the same floor as the wakee, but earlier): the preemption
+ * often ran one of them, and the wakee waited on.  The fair class does the
+ * same: a wakeup preempts when the wakee is what it picks next.
+ */
+static __always_inline u8 wakeup_queue(struct task_struct *p, u64 dsq, s32 cpu, s64 lead, u64 vtime,
+		       u64 enq_flags)
+{
+	if (lead > 0 && preempt_direct) {
+		scx_bpf_task_set_dsq_vtime(p, vtime);
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, slice_ns, enq_flags | SCX_ENQ_PREEMPT);
+		stat_inc(STAT_PREEMPT);
+		return cpu == bpf_get_smp_processor_id() ? WAKE_PREEMPTED_HERE : WAKE_PREEMPTED;
+	}
+	scx_bpf_dsq_insert_vtime(p, dsq, slice_ns, vtime, enq_flags);
+	return wakeup_kick(cpu, lead);
+}
+
+/* A wakee for @cpu's own DSQ: only @cpu can run it soon. */
+static u8 wakeup_preempt(struct task_struct *p, s32 cpu, u64 vtime, u64 enq_flags)
 {
 	struct too_soon soon = {};
 	s64 lead = preempt_lead(cpu, vtime, scx_bpf_now(), &soon);
 
 	if (lead == LEAD_TOO_SOON)
 		preempt_defer(cpu, &soon);
-	return wakeup_kick(cpu, lead);
+	return wakeup_queue(p, cpu, cpu, lead, vtime, enq_flags);
 }
 
 /*
- * A wakee queued on its LLC's shared DSQ, and no idle CPU for it: any CPU
+ * A wakee for its LLC's shared DSQ, and no idle CPU for it: any CPU
  * of the LLC it may run on will do.  Look at its previous CPU and the next
  * ones of the LLC, preempt_scan CPUs in all, and preempt the one whose
  * task is furthest ahead (the fair class looks at the wakee's CPU only,
@@ -759,7 +786,7 @@ static u8 wakeup_preempt(s32 cpu, u64 vtime)
  * PREEMPT_MIN_NS, but has not yet, is a candidate for the preemption timer
  * when no task may be preempted now: the one whose task gets there first.
  */
-static u8 wakeup_preempt_llc(struct task_struct *p, s32 prev, u64 vtime)
+static u8 wakeup_preempt_llc(struct task_struct *p, s32 prev, u64 vtime, u64 enq_flags)
 {
 	s32 llc = llc_of(prev), best = -1, here;
 	u64 now = scx_bpf_now();
@@ -774,7 +801,7 @@ static u8 wakeup_preempt_llc(struct task_struct *p, s32 prev, u64 vtime)
 			lead = preempt_lead(here, vtime, now, &soon);
 			if (lead > 0) {
 				stat_inc(STAT_PREEMPT_LOCAL);
-				return wakeup_kick(here, lead);
+				return wakeup_queue(p, llc_dsq(prev), here, lead, vtime, enq_flags);
 			}
 			if (lead == LEAD_TOO_SOON) {
 				soonest = soon;
@@ -807,7 +834,8 @@ static u8 wakeup_preempt_llc(struct task_struct *p, s32 prev, u64 vtime)
 	 * gets its timer armed.
 	 */
 	if (best_lead > 0)
-		return wakeup_kick(best, best_lead);
+		return wakeup_queue(p, llc_dsq(prev), best, best_lead, vtime, enq_flags);
+	scx_bpf_dsq_insert_vtime(p, llc_dsq(prev), slice_ns, vtime, enq_flags);
 	if (soonest_cpu < 0)
 		return WAKE_NOT_BEHIND;
 	preempt_defer(soonest_cpu, &soonest);
@@ -903,17 +931,26 @@ void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 	if (!wakeup && rcu_reader(p))
 		vtime = rcu_reader_first(tctx, vtime);
 	if (p->nr_cpus_allowed == 1 || is_migration_disabled(p) || (wakeup && is_hot(p, now))) {
-		scx_bpf_dsq_insert_vtime(p, cpu, slice_ns, vtime, enq_flags);
-		if (wakeup)
-			outcome = wakeup_preempt(cpu, vtime);
-		else
+		if (wakeup) {
+			outcome = wakeup_preempt(p, cpu, vtime, enq_flags);
+		} else {
+			scx_bpf_dsq_insert_vtime(p, cpu, slice_ns, vtime, enq_flags);
 			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+		}
 	} else {
-		scx_bpf_dsq_insert_vtime(p, llc_dsq(cpu), slice_ns, vtime, enq_flags);
-		if (kick_idle_cpu(p->cpus_ptr))
-			outcome = WAKE_KICKED;
-		else if (wakeup)
-			outcome = wakeup_preempt_llc(p, cpu, vtime);
+		/* Claimed first, kicked once the task is queued (kick_idle_cpu()). */
+		s32 idle = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+
+		if (idle < 0 && wakeup) {
+			outcome = wakeup_preempt_llc(p, cpu, vtime, enq_flags);
+		} else {
+			scx_bpf_dsq_insert_vtime(p, llc_dsq(cpu), slice_ns, vtime, enq_flags);
+			if (idle >= 0) {
+				scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
+				stat_inc(STAT_KICKS);
+				outcome = WAKE_KICKED;
+			}
+		}
 	}
 	if (tctx)
 		tctx->wake_outcome = outcome;

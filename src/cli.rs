@@ -194,6 +194,13 @@ pub struct RunOpts {
     #[arg(long)]
     pub no_wake_local: bool,
 
+    /// Queue a wakee that preempts a CPU's task on its shared DSQ and kick
+    /// that CPU, as before.  By default it goes straight onto that CPU's
+    /// local DSQ, at its head (SCX_ENQ_PREEMPT), so that the wakee is what
+    /// the CPU runs next, not the lowest-vtime task of the queue.
+    #[arg(long)]
+    pub no_direct_preempt: bool,
+
     /// Print statistics every SECS seconds while running.
     #[arg(long, value_name = "SECS", conflicts_with = "monitor")]
     pub stats: Option<f64>,

@@ -68,9 +68,19 @@ const STATS_SECS: &str = "10";
 /// Resolve arm names: `default`, `mlsched` (this binary's heuristic policy),
 /// `mlsched-ml` (its learned tree, the embedded model), `mlsched-scanN`
 /// (the heuristic with `--preempt-scan N`), `mlsched-nowakelocal` (with
-/// `--no-wake-local`), and peers: `bpfland` or `scx_bpfland` is `scx_bpfland` in
+/// `--no-wake-local`), `mlsched-nodirect` (with `--no-direct-preempt`), and peers: `bpfland` or `scx_bpfland` is `scx_bpfland` in
 /// `peers_dir`.
 pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<Arm>> {
+    // `scx_mlsched run` with `opts`, printing its counters.
+    let mlsched = |opts: &[&str]| Launch::Program {
+        path: self_exe.to_path_buf(),
+        args: ["run"]
+            .iter()
+            .chain(opts)
+            .chain(&["--stats", STATS_SECS])
+            .map(|a| a.to_string())
+            .collect(),
+    };
     let mut out: Vec<Arm> = Vec::new();
     for name in names {
         let name = name.trim().trim_start_matches("scx_").to_string();
@@ -79,46 +89,21 @@ pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<A
         }
         let launch = match name.as_str() {
             BASELINE => Launch::Kernel,
-            "mlsched" => Launch::Program {
-                path: self_exe.to_path_buf(),
-                args: vec!["run".into(), "--stats".into(), STATS_SECS.into()],
-            },
-            "mlsched-ml" => Launch::Program {
-                path: self_exe.to_path_buf(),
-                args: vec![
-                    "run".into(),
-                    "--policy".into(),
-                    "ml".into(),
-                    "--stats".into(),
-                    STATS_SECS.into(),
-                ],
-            },
+            "mlsched" => mlsched(&[]),
+            "mlsched-ml" => mlsched(&["--policy", "ml"]),
             // The heuristic without preempting the waking CPU first.
-            "mlsched-nowakelocal" => Launch::Program {
-                path: self_exe.to_path_buf(),
-                args: vec![
-                    "run".into(),
-                    "--no-wake-local".into(),
-                    "--stats".into(),
-                    STATS_SECS.into(),
-                ],
-            },
+            "mlsched-nowakelocal" => mlsched(&["--no-wake-local"]),
+            // The heuristic with preempting wakees queued on the shared
+            // DSQs and their CPU kicked (the behaviour before direct
+            // preemption).
+            "mlsched-nodirect" => mlsched(&["--no-direct-preempt"]),
             // The heuristic with another --preempt-scan, to weigh that
             // choice in one boot (mlsched-scan1: the previous CPU only).
             scan if scan
                 .strip_prefix("mlsched-scan")
                 .is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 1)) =>
             {
-                Launch::Program {
-                    path: self_exe.to_path_buf(),
-                    args: vec![
-                        "run".into(),
-                        "--preempt-scan".into(),
-                        scan["mlsched-scan".len()..].into(),
-                        "--stats".into(),
-                        STATS_SECS.into(),
-                    ],
-                }
+                mlsched(&["--preempt-scan", &scan["mlsched-scan".len()..]])
             }
             peer => {
                 let path = peers_dir.join(format!("scx_{peer}"));
@@ -187,7 +172,10 @@ mod tests {
         assert!(
             matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run", "--preempt-scan", "1", "--stats", "10"])
         );
-        let a = arms(&names("default,mlsched-nowakelocal"), p, p).unwrap();
+        let a = arms(&names("default,mlsched-nowakelocal,mlsched-nodirect"), p, p).unwrap();
+        assert!(
+            matches!(&a[2].launch, Launch::Program { args, .. } if args == &["run", "--no-direct-preempt", "--stats", "10"])
+        );
         assert!(
             matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run", "--no-wake-local", "--stats", "10"])
         );

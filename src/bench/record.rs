@@ -43,6 +43,15 @@ pub struct RunRecord {
     pub dispatch_ns: Option<f64>,
     #[serde(default)]
     pub dispatch_calls: u64,
+    /// fio's jobs' mean wait on the runqueue before each run, in us: after
+    /// an I/O completion woke them, mostly (their sched_info counters, see
+    /// workload::RunDelay).  None where the kernel does not count it.
+    #[serde(default)]
+    pub fio_wait_us: Option<f64>,
+    /// The same over every task of the system during the compile
+    /// (/proc/schedstat).
+    #[serde(default)]
+    pub run_wait_us: Option<f64>,
     /// The scheduler's exit status after SIGINT (None for the default).
     pub sched_exit: Option<i32>,
     /// fio's and cyclictest's own JSON outputs.
@@ -110,6 +119,18 @@ pub const METRICS: &[Metric] = &[
         label: "cyclictest mean wakeup latency (us)",
         better: Better::Lower,
         get: |r| r.latency.avg_us,
+    },
+    Metric {
+        key: "fio_wait_us",
+        label: "fio mean runqueue wait per run (us)",
+        better: Better::Lower,
+        get: |r| r.fio_wait_us.unwrap_or(f64::NAN),
+    },
+    Metric {
+        key: "run_wait_us",
+        label: "mean runqueue wait per run, all tasks (us)",
+        better: Better::Lower,
+        get: |r| r.run_wait_us.unwrap_or(f64::NAN),
     },
     Metric {
         key: "ctx_switches",

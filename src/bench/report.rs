@@ -84,6 +84,8 @@ struct CsvRow<'a> {
     migrations_per_60s: f64,
     dispatch_ns: Option<f64>,
     dispatch_calls: u64,
+    fio_wait_us: Option<f64>,
+    run_wait_us: Option<f64>,
     sched_exit: Option<i32>,
 }
 
@@ -119,6 +121,8 @@ pub fn write_csv(path: &Path, runs: &[RunRecord]) -> Result<()> {
             migrations_per_60s: r.migrations_per_60s,
             dispatch_ns: r.dispatch_ns,
             dispatch_calls: r.dispatch_calls,
+            fio_wait_us: r.fio_wait_us,
+            run_wait_us: r.run_wait_us,
             sched_exit: r.sched_exit,
         })?;
     }

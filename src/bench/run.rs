@@ -226,6 +226,10 @@ impl Bg {
         self.child.as_mut().expect("running until stopped")
     }
 
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running until stopped").id()
+    }
+
     /// SIGINT, on which perf, cyclictest and fio write their results; wait
     /// at most `timeout`, then SIGKILL.
     fn stop(mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
@@ -246,6 +250,41 @@ impl Drop for Bg {
 
 fn proc_stat() -> Result<workload::ProcStat> {
     workload::parse_proc_stat(&fs::read_to_string("/proc/stat")?)
+}
+
+/// The system's runqueue wait counters (None where the kernel has no
+/// /proc/schedstat).
+fn system_run_delay() -> Option<workload::RunDelay> {
+    workload::parse_schedstat(&fs::read_to_string("/proc/schedstat").ok()?).ok()
+}
+
+/// The runqueue wait counters of `parent`'s children, summed over their
+/// threads: fio's job processes, which fio forks (None if it has none, or
+/// the kernel does not count them).
+fn children_run_delay(parent: u32) -> Option<workload::RunDelay> {
+    let mut sum = None::<workload::RunDelay>;
+    for e in fs::read_dir("/proc").ok()?.flatten() {
+        let dir = e.path();
+        let is_child = fs::read_to_string(dir.join("stat"))
+            .ok()
+            .and_then(|s| workload::stat_ppid(&s))
+            == Some(parent);
+        if !is_child {
+            continue;
+        }
+        for t in fs::read_dir(dir.join("task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let Ok(text) = fs::read_to_string(t.path().join("schedstat")) else {
+                continue; // the thread ended
+            };
+            let d = workload::parse_task_schedstat(&text).ok()?;
+            sum = Some(sum.unwrap_or_default().add(d));
+        }
+    }
+    sum
 }
 
 fn children_cpu_s() -> f64 {
@@ -397,6 +436,7 @@ impl Runner {
         )?;
 
         let d0 = dispatch_prog_stats();
+        let rd0 = system_run_delay();
         let st0 = proc_stat()?;
         let cpu0 = children_cpu_s();
         let t0 = Instant::now();
@@ -411,6 +451,11 @@ impl Runner {
         // Only make has been reaped since cpu0: the delta is its tree's CPU time.
         rec.compile_cpu_s = children_cpu_s() - cpu0;
         let st1 = proc_stat()?;
+        if let (Some(a), Some(b)) = (rd0, system_run_delay()) {
+            rec.run_wait_us = b.since(a).mean_us();
+        }
+        // fio's jobs run from (about) the compile's start to now.
+        rec.fio_wait_us = children_run_delay(fio.pid()).and_then(|d| d.mean_us());
         if let (Some((t0, n0)), Some((t1, n1))) = (d0, dispatch_prog_stats()) {
             rec.dispatch_calls = n1.saturating_sub(n0);
             if rec.dispatch_calls > 0 {
@@ -448,11 +493,12 @@ impl Runner {
             .with_context(|| format!("perf counted no cpu-migrations: {}", perf_text.trim()))?;
         rec.migrations_per_60s = rec.migrations as f64 * 60.0 / perf_window;
         info!(
-            "round {}, {}: compile {:.1} s, fio {:.0} IOPS, wakeup p99 {:.0} us, {} migrations",
+            "round {}, {}: compile {:.1} s, fio {:.0} IOPS (waits {:.0} us), wakeup p99 {:.0} us, {} migrations",
             rec.round,
             rec.arm,
             rec.compile_wall_s,
             rec.fio.iops,
+            rec.fio_wait_us.unwrap_or(f64::NAN),
             rec.latency.p99_us,
             rec.migrations
         );

@@ -123,6 +123,8 @@ fn cell(runs: &[RunRecord], arm: &str, baseline: &str, m: &Metric, seed: u64) ->
     let vals: Vec<f64> = measured(runs, arm)
         .filter(|r| r.ok)
         .map(|r| (m.get)(r))
+        // Figures a run could not measure (NaN) are left out.
+        .filter(|v| v.is_finite())
         .collect();
     let ratio = (arm != baseline)
         .then(|| {
@@ -133,6 +135,7 @@ fn cell(runs: &[RunRecord], arm: &str, baseline: &str, m: &Metric, seed: u64) ->
                         .find(|b| b.round == r.round && b.ok)
                         .map(|b| ((m.get)(r), (m.get)(b)))
                 })
+                .filter(|(a, b)| a.is_finite() && b.is_finite())
                 .collect();
             paired_ratio(&pairs, RESAMPLES, seed)
         })
@@ -260,6 +263,29 @@ mod tests {
         assert_eq!(x.cells[0].spread.unwrap().min, 10.0);
         assert_eq!(s[2].unavailable.as_deref(), Some("not built"));
         assert!(s[2].cells[0].spread.is_none());
+    }
+
+    #[test]
+    fn figures_a_run_could_not_measure_are_left_out() {
+        let m = METRICS.iter().position(|m| m.key == "fio_wait_us").unwrap();
+        let with = |arm: &str, round, w: Option<f64>| RunRecord {
+            fio_wait_us: w,
+            ..run(arm, round, 1.0, true)
+        };
+        let runs = vec![
+            with("default", 1, Some(100.0)),
+            with("x", 1, Some(50.0)),
+            with("default", 2, None), // an older record: not measured
+            with("x", 2, Some(999.0)),
+            with("default", 3, Some(200.0)),
+            with("x", 3, Some(100.0)),
+        ];
+        let arms = vec!["default".to_string(), "x".to_string()];
+        let s = summarize(&runs, &arms, "default", &[], 1);
+        assert_eq!(s[0].cells[m].spread.unwrap().n, 2);
+        let r = s[1].cells[m].ratio.unwrap();
+        assert_eq!(r.n, 2);
+        assert!((r.point - 0.5).abs() < 1e-12, "{r:?}");
     }
 
     proptest! {

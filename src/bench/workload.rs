@@ -269,6 +269,92 @@ pub fn parse_proc_stat(text: &str) -> Result<ProcStat> {
     Ok(st)
 }
 
+/// Runqueue wait as the kernel's sched_info counts it (CONFIG_SCHED_INFO,
+/// on in every Debian kernel): the time tasks spent runnable but not
+/// running, and how many times they started running.  The core scheduler
+/// counts it for every class, so it compares the sched_ext schedulers with
+/// the default one on the same footing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunDelay {
+    pub delay_ns: u64,
+    pub runs: u64,
+}
+
+impl RunDelay {
+    pub fn add(self, o: RunDelay) -> RunDelay {
+        RunDelay {
+            delay_ns: self.delay_ns + o.delay_ns,
+            runs: self.runs + o.runs,
+        }
+    }
+
+    /// What was counted after `earlier` (a reading of the same counters).
+    pub fn since(self, earlier: RunDelay) -> RunDelay {
+        RunDelay {
+            delay_ns: self.delay_ns.saturating_sub(earlier.delay_ns),
+            runs: self.runs.saturating_sub(earlier.runs),
+        }
+    }
+
+    /// Mean wait before each run, in us (None without runs).
+    pub fn mean_us(self) -> Option<f64> {
+        (self.runs > 0).then(|| self.delay_ns as f64 / self.runs as f64 / 1e3)
+    }
+}
+
+/// /proc/schedstat: the sum over its `cpuN` lines of run_delay and pcount
+/// (the 8th and 9th figures: rq_cpu_time, run_delay, pcount close the line
+/// in every format version since 15).
+pub fn parse_schedstat(text: &str) -> Result<RunDelay> {
+    let mut sum = RunDelay::default();
+    let mut cpus = 0;
+    for l in text.lines() {
+        let mut it = l.split_whitespace();
+        if !it
+            .next()
+            .is_some_and(|w| w.len() > 3 && w.starts_with("cpu"))
+        {
+            continue;
+        }
+        let v: Vec<u64> = it
+            .map(|x| x.parse())
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("/proc/schedstat: bad cpu line: {l}"))?;
+        if v.len() < 9 {
+            bail!("/proc/schedstat: short cpu line: {l}");
+        }
+        sum = sum.add(RunDelay {
+            delay_ns: v[7],
+            runs: v[8],
+        });
+        cpus += 1;
+    }
+    if cpus == 0 {
+        bail!("/proc/schedstat has no cpu line");
+    }
+    Ok(sum)
+}
+
+/// /proc/PID/task/TID/schedstat: "run_ns run_delay_ns pcount".
+pub fn parse_task_schedstat(text: &str) -> Result<RunDelay> {
+    let v: Vec<u64> = text
+        .split_whitespace()
+        .map(|x| x.parse())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("bad schedstat: {text}"))?;
+    match v[..] {
+        [_, delay_ns, runs] => Ok(RunDelay { delay_ns, runs }),
+        _ => bail!("schedstat has {} figures, not 3: {text}", v.len()),
+    }
+}
+
+/// The parent pid of a /proc/PID/stat line (after the command name, which
+/// may hold spaces and parentheses).
+pub fn stat_ppid(stat: &str) -> Option<u32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,5 +434,44 @@ mod tests {
         assert!(
             a.contains(&"--direct=1".to_string()) && a.contains(&"--filename=/dev/vda".to_string())
         );
+    }
+
+    #[test]
+    fn schedstat_sums_cpu_lines_and_takes_differences() {
+        let s = "version 17\ntimestamp 4295\n\
+                 cpu0 0 0 0 0 0 0 111 2000 10\ndomain0 MC 3 0 0 0\n\
+                 cpu1 0 0 0 0 0 0 222 6000 30\n";
+        let a = parse_schedstat(s).unwrap();
+        assert_eq!(
+            a,
+            RunDelay {
+                delay_ns: 8000,
+                runs: 40
+            }
+        );
+        let b = RunDelay {
+            delay_ns: 20000,
+            runs: 50,
+        };
+        assert_eq!(b.since(a).mean_us(), Some(1.2));
+        assert_eq!(a.since(b).mean_us(), None);
+        assert!(parse_schedstat("version 17\n").is_err());
+        assert!(parse_schedstat("cpu0 1 2 3\n").is_err());
+    }
+
+    #[test]
+    fn task_schedstat_and_ppid() {
+        assert_eq!(
+            parse_task_schedstat("5000 3000 7\n").unwrap(),
+            RunDelay {
+                delay_ns: 3000,
+                runs: 7
+            }
+        );
+        assert!(parse_task_schedstat("5000 3000\n").is_err());
+        assert!(parse_task_schedstat("a b c").is_err());
+        assert_eq!(stat_ppid("42 (fio) S 41 42 7 0"), Some(41));
+        assert_eq!(stat_ppid("43 (a) b) (c) R 9 43"), Some(9));
+        assert_eq!(stat_ppid("garbage"), None);
     }
 }

@@ -234,6 +234,7 @@ impl<'a> Scheduler<'a> {
         rodata.cache_nice_tries = opts.cache_nice_tries;
         rodata.preempt_scan = opts.preempt_scan;
         rodata.wake_local = !opts.no_wake_local as u32;
+        rodata.preempt_direct = !opts.no_direct_preempt as u32;
         rodata.debug_error_after_ns = opts.debug_error_after_ms * 1_000_000;
         rodata.policy = opts.policy.raw();
         rodata.sample_every = opts.sample_every;

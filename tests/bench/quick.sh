@@ -40,6 +40,9 @@ for r in rows:
     if r["ok"] == "true":
         if not float(r["compile_wall_s"]) > 0 or not float(r["fio_iops"]) > 0 or not int(r["migrations"]) > 0:
             fail(f"run without figures: {r}")
+        # The test bed's Debian kernel counts runqueue waits (CONFIG_SCHED_INFO).
+        if not (r["fio_wait_us"] and float(r["fio_wait_us"]) > 0 and r["run_wait_us"] and float(r["run_wait_us"]) > 0):
+            fail(f"runqueue waits of round {r['round']}, {r['arm']}: fio {r['fio_wait_us']!r}, all {r['run_wait_us']!r}")
         if (r["arm"] == "default" and r["dispatch_ns"] != "") or (r["arm"].startswith("mlsched") and r["dispatch_ns"] == ""):
             fail(f"dispatch cost of {r['arm']} in round {r['round']}: {r['dispatch_ns']!r}")
         if not os.path.exists(f"{out}/runs/r{r['round']}-{r['arm']}.fio.json"):
