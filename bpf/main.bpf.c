@@ -14,8 +14,9 @@
  *     preempts a running task whose vtime is well ahead (the fair class's
  *     wakeup preemption): its CPU's, or for the LLC's DSQ the waking CPU's
  *     if it may, else the one furthest ahead among --preempt-scan CPUs of
- *     the LLC.  Such a wakee goes straight onto that CPU's local DSQ, at
- *     its head, so that it is what the CPU runs next.  A task younger than 250 us is preempted by a timer when it
+ *     the LLC.  A wakee that preempts the CPU running its wakeup goes
+ *     straight onto that CPU's local DSQ, at its head, so that it is what
+ *     the CPU runs next.  A task younger than 250 us is preempted by a timer when it
  *     reaches that age, rather than at the end of its slice.
  *   - dispatch: a CPU takes the lower-vtime head of its own DSQ and its
  *     LLC's DSQ; with both empty it keeps prev if prev still wants to run,
@@ -734,23 +735,28 @@ static u8 wakeup_kick(s32 cpu, s64 lead)
 /*
  * Queue wakee @p on @dsq, where @cpu's task had @lead (see wakeup_kick()).
  *
- * With preempt_direct (the default), a wakee that may preempt goes
- * instead straight onto @cpu's local DSQ, at its head, with
- * SCX_ENQ_PREEMPT: it is the task that runs when @cpu reschedules.
- * Queued on a shared DSQ and kicked for, it competed with every task
- * queued there, and the tasks preempted earlier had the lower vtimes
- * (clamped to the same floor as the wakee, but earlier): the preemption
- * often ran one of them, and the wakee waited on.  The fair class does the
- * same: a wakeup preempts when the wakee is what it picks next.
+ * With preempt_direct (the default), a wakee that preempts the task of
+ * the CPU running the wakeup goes instead straight onto that CPU's local
+ * DSQ, at its head, with SCX_ENQ_PREEMPT: it is the task that runs when
+ * the CPU reschedules, on the way out of this interrupt or wakeup.  Queued
+ * on a shared DSQ, it competed with every task queued there, and tasks
+ * preempted earlier had the lower vtimes (clamped to the same floor as the
+ * wakee, but earlier): the preemption could run one of them, and the
+ * wakee waited on.  (The fair class preempts when the wakee is what it
+ * picks next.)  Not for another CPU: bound to that CPU, the wakee waited
+ * until its IPI was taken, 3.4-4.2 ms on average in the benchmark's VM
+ * (a vCPU the host is not running takes it late), against 0.8-1.0 ms
+ * queued on the shared DSQ, where the first CPU of the LLC to reschedule
+ * takes it.
  */
 static __always_inline u8 wakeup_queue(struct task_struct *p, u64 dsq, s32 cpu, s64 lead, u64 vtime,
 		       u64 enq_flags)
 {
-	if (lead > 0 && preempt_direct) {
+	if (lead > 0 && preempt_direct && cpu == bpf_get_smp_processor_id()) {
 		scx_bpf_task_set_dsq_vtime(p, vtime);
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, slice_ns, enq_flags | SCX_ENQ_PREEMPT);
 		stat_inc(STAT_PREEMPT);
-		return cpu == bpf_get_smp_processor_id() ? WAKE_PREEMPTED_HERE : WAKE_PREEMPTED;
+		return WAKE_PREEMPTED_HERE;
 	}
 	scx_bpf_dsq_insert_vtime(p, dsq, slice_ns, vtime, enq_flags);
 	return wakeup_kick(cpu, lead);

@@ -194,10 +194,10 @@ pub struct RunOpts {
     #[arg(long)]
     pub no_wake_local: bool,
 
-    /// Queue a wakee that preempts a CPU's task on its shared DSQ and kick
-    /// that CPU, as before.  By default it goes straight onto that CPU's
-    /// local DSQ, at its head (SCX_ENQ_PREEMPT), so that the wakee is what
-    /// the CPU runs next, not the lowest-vtime task of the queue.
+    /// Queue a wakee that preempts the task of the CPU running its wakeup
+    /// on a DSQ as any other wakee.  By default it goes straight onto that
+    /// CPU's local DSQ, at its head (SCX_ENQ_PREEMPT), so that the wakee is
+    /// what the CPU runs next, not the lowest-vtime task of the queue.
     #[arg(long)]
     pub no_direct_preempt: bool,
 

@@ -52,6 +52,12 @@ pub struct RunRecord {
     /// (/proc/schedstat).
     #[serde(default)]
     pub run_wait_us: Option<f64>,
+    /// Interrupts during the compile, summed over CPUs, by /proc/interrupts
+    /// row (LOC and the IPI_ROWS), and the IPIs of those rows per 60 s.
+    #[serde(default)]
+    pub irqs: std::collections::BTreeMap<String, u64>,
+    #[serde(default)]
+    pub ipis_per_60s: Option<f64>,
     /// The scheduler's exit status after SIGINT (None for the default).
     pub sched_exit: Option<i32>,
     /// fio's and cyclictest's own JSON outputs.
@@ -131,6 +137,12 @@ pub const METRICS: &[Metric] = &[
         label: "mean runqueue wait per run, all tasks (us)",
         better: Better::Lower,
         get: |r| r.run_wait_us.unwrap_or(f64::NAN),
+    },
+    Metric {
+        key: "ipis_per_60s",
+        label: "scheduling IPIs per 60 s (RES+CAL+TLB+IWI)",
+        better: Better::Neither,
+        get: |r| r.ipis_per_60s.unwrap_or(f64::NAN),
     },
     Metric {
         key: "ctx_switches",

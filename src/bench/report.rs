@@ -86,6 +86,12 @@ struct CsvRow<'a> {
     dispatch_calls: u64,
     fio_wait_us: Option<f64>,
     run_wait_us: Option<f64>,
+    ipis_per_60s: Option<f64>,
+    irq_res: Option<u64>,
+    irq_cal: Option<u64>,
+    irq_tlb: Option<u64>,
+    irq_iwi: Option<u64>,
+    irq_loc: Option<u64>,
     sched_exit: Option<i32>,
 }
 
@@ -123,6 +129,12 @@ pub fn write_csv(path: &Path, runs: &[RunRecord]) -> Result<()> {
             dispatch_calls: r.dispatch_calls,
             fio_wait_us: r.fio_wait_us,
             run_wait_us: r.run_wait_us,
+            ipis_per_60s: r.ipis_per_60s,
+            irq_res: r.irqs.get("RES").copied(),
+            irq_cal: r.irqs.get("CAL").copied(),
+            irq_tlb: r.irqs.get("TLB").copied(),
+            irq_iwi: r.irqs.get("IWI").copied(),
+            irq_loc: r.irqs.get("LOC").copied(),
             sched_exit: r.sched_exit,
         })?;
     }

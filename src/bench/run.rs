@@ -252,6 +252,10 @@ fn proc_stat() -> Result<workload::ProcStat> {
     workload::parse_proc_stat(&fs::read_to_string("/proc/stat")?)
 }
 
+fn interrupts() -> Option<std::collections::BTreeMap<String, u64>> {
+    workload::parse_interrupts(&fs::read_to_string("/proc/interrupts").ok()?).ok()
+}
+
 /// The system's runqueue wait counters (None where the kernel has no
 /// /proc/schedstat).
 fn system_run_delay() -> Option<workload::RunDelay> {
@@ -437,6 +441,7 @@ impl Runner {
 
         let d0 = dispatch_prog_stats();
         let rd0 = system_run_delay();
+        let irq0 = interrupts();
         let st0 = proc_stat()?;
         let cpu0 = children_cpu_s();
         let t0 = Instant::now();
@@ -453,6 +458,17 @@ impl Runner {
         let st1 = proc_stat()?;
         if let (Some(a), Some(b)) = (rd0, system_run_delay()) {
             rec.run_wait_us = b.since(a).mean_us();
+        }
+        if let (Some(a), Some(b)) = (irq0, interrupts()) {
+            let rows = workload::IPI_ROWS.iter().chain(&["LOC"]);
+            rec.irqs = rows
+                .filter_map(|&k| Some((k.to_string(), b.get(k)?.saturating_sub(*a.get(k)?))))
+                .collect();
+            let ipis: u64 = workload::IPI_ROWS
+                .iter()
+                .filter_map(|k| rec.irqs.get(*k))
+                .sum();
+            rec.ipis_per_60s = Some(ipis as f64 * 60.0 / rec.compile_wall_s);
         }
         // fio's jobs run from (about) the compile's start to now.
         rec.fio_wait_us = children_run_delay(fio.pid()).and_then(|d| d.mean_us());

@@ -269,6 +269,37 @@ pub fn parse_proc_stat(text: &str) -> Result<ProcStat> {
     Ok(st)
 }
 
+/// The interprocessor interrupts of /proc/interrupts that scheduling
+/// causes: rescheduling (RES), function calls (CAL), TLB shootdowns (TLB)
+/// and IRQ work (IWI: sched_ext's kicks of the local CPU).  Under
+/// emulation each one costs the host: QEMU's TCG delivers interrupts under
+/// its global lock, which its I/O emulation needs too.
+pub const IPI_ROWS: [&str; 4] = ["RES", "CAL", "TLB", "IWI"];
+
+/// The per-CPU counts of /proc/interrupts, summed over CPUs, by row name
+/// (`LOC`, `RES`, numbered device lines by number).
+pub fn parse_interrupts(text: &str) -> Result<std::collections::BTreeMap<String, u64>> {
+    let mut lines = text.lines();
+    let cpus = lines.next().map_or(0, |h| {
+        h.split_whitespace()
+            .filter(|w| w.starts_with("CPU"))
+            .count()
+    });
+    if cpus == 0 {
+        bail!("/proc/interrupts has no CPU header");
+    }
+    let mut rows = std::collections::BTreeMap::new();
+    for l in lines {
+        let mut it = l.split_whitespace();
+        let Some(name) = it.next().and_then(|w| w.strip_suffix(':')) else {
+            continue;
+        };
+        let sum: u64 = it.take(cpus).map_while(|x| x.parse::<u64>().ok()).sum();
+        rows.insert(name.to_string(), sum);
+    }
+    Ok(rows)
+}
+
 /// Runqueue wait as the kernel's sched_info counts it (CONFIG_SCHED_INFO,
 /// on in every Debian kernel): the time tasks spent runnable but not
 /// running, and how many times they started running.  The core scheduler
@@ -473,5 +504,18 @@ mod tests {
         assert_eq!(stat_ppid("42 (fio) S 41 42 7 0"), Some(41));
         assert_eq!(stat_ppid("43 (a) b) (c) R 9 43"), Some(9));
         assert_eq!(stat_ppid("garbage"), None);
+    }
+
+    #[test]
+    fn interrupts_sum_over_cpus_by_row() {
+        let s = "           CPU0       CPU1\n\
+                   0:         40          2  IO-APIC    2-edge      timer\n\
+                 LOC:       1000       3000   Local timer interrupts\n\
+                 RES:         10         20   Rescheduling interrupts\n\
+                 ERR:          0\n";
+        let r = parse_interrupts(s).unwrap();
+        assert_eq!((r["0"], r["LOC"], r["RES"], r["ERR"]), (42, 4000, 30, 0));
+        assert!(!r.contains_key("CAL"));
+        assert!(parse_interrupts("LOC: 1 2\n").is_err());
     }
 }
