@@ -779,7 +779,8 @@ static u8 wakeup_preempt(struct task_struct *p, s32 cpu, u64 vtime, u64 enq_flag
  * ones of the LLC, preempt_scan CPUs in all, and preempt the one whose
  * task is furthest ahead (the fair class looks at the wakee's CPU only,
  * but its wakee is queued there; ours waits for whichever CPU of the LLC
- * comes first).  With preempt_scan 1, the previous CPU only.
+ * comes first).  With preempt_scan 1, the previous CPU only; with 0, none
+ * (only the CPU that runs the wakeup, if wake_local).
  * With wake_local (the default), the CPU that runs the wakeup comes first:
  * when its task is far enough ahead it is preempted, without a cross-CPU
  * IPI (a wakeup queued to another CPU's wakelist runs there instead; an I/O

@@ -180,8 +180,9 @@ pub struct RunOpts {
 
     /// CPUs of its LLC a queued wakeup may preempt: its previous CPU and
     /// the next ones; the one whose task is furthest ahead in vtime is
-    /// preempted (1: the previous CPU only).
-    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    /// preempted (1: the previous CPU only; 0: none, only the CPU running
+    /// the wakeup, unless --no-wake-local).
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=1024))]
     pub preempt_scan: u32,
 
     /// Do not look first at the CPU that runs a wakeup.  By default a

@@ -98,10 +98,11 @@ pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<A
             // preemption).
             "mlsched-nodirect" => mlsched(&["--no-direct-preempt"]),
             // The heuristic with another --preempt-scan, to weigh that
-            // choice in one boot (mlsched-scan1: the previous CPU only).
+            // choice in one boot (mlsched-scan1: the previous CPU only;
+            // mlsched-scan0: only the CPU running the wakeup).
             scan if scan
                 .strip_prefix("mlsched-scan")
-                .is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 1)) =>
+                .is_some_and(|n| n.parse::<u32>().is_ok()) =>
             {
                 mlsched(&["--preempt-scan", &scan["mlsched-scan".len()..]])
             }
@@ -168,9 +169,12 @@ mod tests {
         assert!(a[3].available());
         assert!(matches!(&a[4].launch, Launch::Unavailable(w) if w.contains("scx_rusty")));
         let p = Path::new("/x");
-        let a = arms(&names("default,mlsched-scan1"), p, p).unwrap();
+        let a = arms(&names("default,mlsched-scan1,mlsched-scan0"), p, p).unwrap();
         assert!(
             matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run", "--preempt-scan", "1", "--stats", "10"])
+        );
+        assert!(
+            matches!(&a[2].launch, Launch::Program { args, .. } if args == &["run", "--preempt-scan", "0", "--stats", "10"])
         );
         let a = arms(&names("default,mlsched-nowakelocal,mlsched-nodirect"), p, p).unwrap();
         assert!(
@@ -180,7 +184,7 @@ mod tests {
             matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run", "--no-wake-local", "--stats", "10"])
         );
         // Not a count: a peer of that name, not installed.
-        for bad in ["mlsched-scan0", "mlsched-scanx", "mlsched-scan"] {
+        for bad in ["mlsched-scan-1", "mlsched-scanx", "mlsched-scan"] {
             let a = arms(&names(&format!("default,{bad}")), p, p).unwrap();
             assert!(!a[1].available(), "{bad}");
         }
