@@ -178,11 +178,12 @@ pub struct RunOpts {
     #[arg(long, default_value_t = 1)]
     pub cache_nice_tries: u64,
 
-    /// CPUs of its LLC a queued wakeup may preempt: its previous CPU and
-    /// the next ones; the one whose task is furthest ahead in vtime is
-    /// preempted (1: the previous CPU only; 0: none, only the CPU running
-    /// the wakeup, unless --no-wake-local).
-    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=1024))]
+    /// CPUs of its LLC a queued wakeup may preempt besides the CPU running
+    /// the wakeup: its previous CPU and the next ones; the one whose task
+    /// is furthest ahead in vtime is preempted (1: the previous CPU only).
+    /// By default none (0): in the benchmark's VM the remote preemptions'
+    /// IPIs cost fio more than the waits they saved (see the README).
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=1024))]
     pub preempt_scan: u32,
 
     /// Do not look first at the CPU that runs a wakeup.  By default a
