@@ -14,10 +14,11 @@
  *     preempts a running task whose vtime is well ahead (the fair class's
  *     wakeup preemption): its CPU's, or for the LLC's DSQ the waking CPU's
  *     if it may, else the one furthest ahead among --preempt-scan CPUs of
- *     the LLC.  A wakee that preempts the CPU running its wakeup goes
- *     straight onto that CPU's local DSQ, at its head, so that it is what
- *     the CPU runs next.  A task younger than 250 us is preempted by a timer when it
- *     reaches that age, rather than at the end of its slice.
+ *     the LLC (none by default).  A wakee that preempts the CPU running
+ *     its wakeup goes straight onto that CPU's local DSQ, at its head, so
+ *     that it is what the CPU runs next.  A task younger than 250 us is
+ *     preempted by a timer when it reaches that age, rather than at the
+ *     end of its slice.
  *   - dispatch: a CPU takes the lower-vtime head of its own DSQ and its
  *     LLC's DSQ; with both empty it keeps prev if prev still wants to run,
  *     else steals, nearest queues first (its LLC, its node, other nodes).
@@ -576,14 +577,19 @@ static struct cpu_run *cpu_run_of(s32 cpu)
  * work.  scx_bpf_pick_idle_cpu() claims the CPU (clears its idle bit), so
  * that two enqueues do not kick the same one.  Returns whether it kicked.
  */
+static void kick_claimed(s32 cpu)
+{
+	scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	stat_inc(STAT_KICKS);
+}
+
 static bool kick_idle_cpu(const struct cpumask *allowed)
 {
 	s32 cpu = scx_bpf_pick_idle_cpu(allowed, 0);
 
 	if (cpu < 0)
 		return false;
-	scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-	stat_inc(STAT_KICKS);
+	kick_claimed(cpu);
 	return true;
 }
 
@@ -744,10 +750,9 @@ static u8 wakeup_kick(s32 cpu, s64 lead)
  * wakee, but earlier): the preemption could run one of them, and the
  * wakee waited on.  (The fair class preempts when the wakee is what it
  * picks next.)  Not for another CPU: bound to that CPU, the wakee waited
- * until its IPI was taken, 3.4-4.2 ms on average in the benchmark's VM
- * (a vCPU the host is not running takes it late), against 0.8-1.0 ms
- * queued on the shared DSQ, where the first CPU of the LLC to reschedule
- * takes it.
+ * until its IPI was taken, 3.85 ms on average in the benchmark's VM (a
+ * vCPU the host is not running takes it late), against 0.95 ms queued on
+ * the shared DSQ, where the first CPU of the LLC to reschedule takes it.
  */
 static __always_inline u8 wakeup_queue(struct task_struct *p, u64 dsq, s32 cpu, s64 lead, u64 vtime,
 		       u64 enq_flags)
@@ -945,7 +950,11 @@ void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 		}
 	} else {
-		/* Claimed first, kicked once the task is queued (kick_idle_cpu()). */
+		/*
+		 * An idle CPU is claimed first (a wakee without one may
+		 * preempt instead of being queued here), and kicked once the
+		 * task is queued.
+		 */
 		s32 idle = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
 
 		if (idle < 0 && wakeup) {
@@ -953,8 +962,7 @@ void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 		} else {
 			scx_bpf_dsq_insert_vtime(p, llc_dsq(cpu), slice_ns, vtime, enq_flags);
 			if (idle >= 0) {
-				scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
-				stat_inc(STAT_KICKS);
+				kick_claimed(idle);
 				outcome = WAKE_KICKED;
 			}
 		}

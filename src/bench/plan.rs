@@ -68,8 +68,8 @@ const STATS_SECS: &str = "10";
 /// Resolve arm names: `default`, `mlsched` (this binary's heuristic policy),
 /// `mlsched-ml` (its learned tree, the embedded model), `mlsched-scanN`
 /// (the heuristic with `--preempt-scan N`), `mlsched-nowakelocal` (with
-/// `--no-wake-local`), `mlsched-nodirect` (with `--no-direct-preempt`), and peers: `bpfland` or `scx_bpfland` is `scx_bpfland` in
-/// `peers_dir`.
+/// `--no-wake-local`), `mlsched-nodirect` (with `--no-direct-preempt`),
+/// and peers: `bpfland` or `scx_bpfland` is `scx_bpfland` in `peers_dir`.
 pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<Arm>> {
     // `scx_mlsched run` with `opts`, printing its counters.
     let mlsched = |opts: &[&str]| Launch::Program {
