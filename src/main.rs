@@ -91,7 +91,10 @@ fn cmd_run(opts: &RunOpts) -> Result<()> {
         .transpose()?;
     let mut open_object = MaybeUninit::uninit();
     let res = loop {
-        let mut sched = scheduler::Scheduler::init(opts, &mut open_object, recorder.take())?;
+        let mut sched = match scheduler::Scheduler::init(opts, &mut open_object, &mut recorder) {
+            Ok(s) => s,
+            Err(e) => break Err(e),
+        };
         let res = sched.run(shutdown.clone(), reload.clone());
         recorder = sched.take_recorder();
         match res {
@@ -103,7 +106,12 @@ fn cmd_run(opts: &RunOpts) -> Result<()> {
         }
     };
     if let Some(r) = recorder {
-        r.finish()?;
+        // A failed run's own error comes first; the file's is then only said.
+        match (r.finish(), &res) {
+            (Err(e), Ok(())) => return Err(e),
+            (Err(e), Err(_)) => warn!("closing the --record file: {e:#}"),
+            (Ok(_), _) => {}
+        }
     }
     res
 }

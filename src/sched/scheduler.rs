@@ -266,11 +266,13 @@ impl<'a> Scheduler<'a> {
         Ok(scx_ops_load!(skel, mlsched_ops, uei)?)
     }
 
-    /// `recorder`: `run --record`'s file, kept across restarts.
+    /// `recorder`: `run --record`'s file, kept across restarts.  It is taken
+    /// only once the scheduler is attached: when `init` fails, it stays with
+    /// the caller, which closes it (header and trailer, no rows).
     pub fn init(
         opts: &RunOpts,
         open_object: &'a mut MaybeUninit<OpenObject>,
-        recorder: Option<Recorder>,
+        recorder: &mut Option<Recorder>,
     ) -> Result<Self> {
         // The model is read and validated before anything is loaded: a bad
         // file fails `run` with its reason, and the system stays as it was.
@@ -331,7 +333,7 @@ impl<'a> Scheduler<'a> {
             stats_server,
             model,
             twin,
-            recorder: RefCell::new(recorder),
+            recorder: RefCell::new(recorder.take()),
             watch: opts.watch,
             attached_at: Instant::now(),
         })

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Clear errors that change nothing: a second instance while one is attached,
-# and a non-root run.  (The no-sched_ext error is checked on the host kernel
-# by tests/vm/run.sh.)
+# a non-root run, and a --record file closed when the run fails to start.
+# (The no-sched_ext error is checked on the host kernel by tests/vm/run.sh.)
 . "$(dirname "$0")/lib.sh"
 "$BIN" run >/tmp/first.log 2>&1 &
 first=$!
@@ -32,3 +32,16 @@ kill -INT "$first"; wait "$first"; rc=$?
 [ "$rc" -eq 0 ] || { cat /tmp/first.log; fail "first instance exited $rc on SIGINT"; }
 wait_disabled 10 || fail "state is $(ext_state) after SIGINT"
 ok "SIGINT: exit 0, state disabled"
+
+# A run that fails after its --record file is created (here: no model for
+# --policy ml) changes nothing and still closes the file: header, no rows,
+# and the trailer that says it is whole.
+rm -f /tmp/failed.csv
+out=$("$BIN" run --policy ml --model /nonexistent-model.json --record /tmp/failed.csv 2>&1); rc=$?
+echo "$out"
+[ "$rc" -ne 0 ] || fail "run with a missing model exited 0"
+grep -q "nonexistent-model.json" <<<"$out" || fail "the error does not name the missing model"
+[ "$(ext_state)" = disabled ] || fail "a failed run left state $(ext_state)"
+grep -q '^# rows: 0$' /tmp/failed.csv && grep -q '^# dropped: 0$' /tmp/failed.csv \
+    || { cat /tmp/failed.csv; fail "the --record file of a failed run has no trailer"; }
+ok "a run that fails to start closes its --record file (no rows, trailer)"
