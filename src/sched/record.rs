@@ -10,7 +10,9 @@
 //! the ring buffer (a full one drops the record in BPF, counted by
 //! STAT_RECORDS_DROPPED) and `--record-max` rows (later ones are counted,
 //! not written).  The trailer gives both counts, so a reader knows what the
-//! file misses.
+//! file misses, and `lost`: records BPF queued (STAT_RECORDS) that were
+//! never read, which the loader's last drain, after the scheduler is
+//! detached, keeps at 0.
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +34,8 @@ pub struct Recorder {
     /// Records BPF could not queue (STAT_RECORDS_DROPPED), summed over the
     /// scheduler's instances (a restart reloads BPF and its counters).
     dropped: u64,
+    /// Records BPF queued (STAT_RECORDS), summed the same way.
+    sent: u64,
 }
 
 /// Does enum mig_verdict `v` let the task move?
@@ -91,6 +95,7 @@ impl Recorder {
             over_limit: 0,
             malformed: 0,
             dropped: 0,
+            sent: 0,
         })
     }
 
@@ -118,19 +123,30 @@ impl Recorder {
         Ok(())
     }
 
-    /// Count records BPF could not queue (STAT_RECORDS_DROPPED of one
-    /// scheduler instance).
-    pub fn add_dropped(&mut self, n: u64) {
-        self.dropped += n;
+    /// One scheduler instance's counts, read once it is detached: records
+    /// BPF queued (STAT_RECORDS) and records it could not queue
+    /// (STAT_RECORDS_DROPPED).
+    pub fn add_bpf_counts(&mut self, sent: u64, dropped: u64) {
+        self.sent += sent;
+        self.dropped += dropped;
+    }
+
+    /// Records BPF queued that were never read (none once the ring buffer is
+    /// drained after the scheduler is detached).
+    fn lost(&self) -> u64 {
+        self.sent
+            .saturating_sub(self.written + self.over_limit + self.malformed)
     }
 
     /// Close the file with its trailer.
     pub fn finish(self) -> Result<PathBuf> {
         let dropped = self.dropped;
+        let lost = self.lost();
         let path = self.writer.finish(&[
             ("dropped", dropped.to_string()),
             ("over_limit", self.over_limit.to_string()),
             ("malformed", self.malformed.to_string()),
+            ("lost", lost.to_string()),
         ])?;
         info!(
             "recorded {} decisions to {} ({} dropped: ring buffer full, {} over --record-max)",
@@ -141,6 +157,9 @@ impl Recorder {
         );
         if dropped > 0 {
             warn!("--record lost {dropped} decisions to a full ring buffer: raise --record-every");
+        }
+        if lost > 0 {
+            warn!("--record: {lost} decisions queued by BPF were never read");
         }
         Ok(path)
     }
@@ -181,8 +200,10 @@ mod tests {
             .unwrap();
         rec.push_bytes(&raw(4, c::mig_verdict_MIG_ALLOWED, cpu))
             .unwrap();
-        rec.add_dropped(4);
-        rec.add_dropped(3);
+        // Two instances (a restart): 5 + 2 sent, 4 + 3 dropped.  4 rows were
+        // pushed whole and one short: 7 - 5 = 2 were never read.
+        rec.add_bpf_counts(5, 4);
+        rec.add_bpf_counts(2, 3);
         rec.finish().unwrap();
 
         let ds = dataset::read(&path).unwrap();
@@ -201,6 +222,7 @@ mod tests {
         assert_eq!(ds.meta["dropped"], "7");
         assert_eq!(ds.meta["over_limit"], "1");
         assert_eq!(ds.meta["malformed"], "1");
+        assert_eq!(ds.meta["lost"], "2");
         assert_eq!(ds.meta["rows"], "3");
     }
 

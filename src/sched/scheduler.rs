@@ -440,14 +440,20 @@ impl<'a> Scheduler<'a> {
                 }
             }
         }
-        // Samples still queued are checked before the twin's last word.
+        // Detached first (the kernel has disabled the scheduler when this
+        // returns), so that the last drain reads every sample and record BPF
+        // queued: samples are checked before the twin's last word, and the
+        // --record file's counts add up to what BPF sent.
+        let _ = self.struct_ops.take();
         let _ = rb.consume();
         drop(rb);
-        let _ = self.struct_ops.take();
         if let Some(r) = self.recorder.get_mut() {
             match stats::read_counters(&self.skel.maps.stats) {
-                Ok(c) => r.add_dropped(Metrics::from_counters(&c).records_dropped),
-                Err(e) => warn!("--record: reading the dropped count: {e:#}"),
+                Ok(c) => {
+                    let m = Metrics::from_counters(&c);
+                    r.add_bpf_counts(m.records, m.records_dropped);
+                }
+                Err(e) => warn!("--record: reading the record counts: {e:#}"),
             }
         }
         let t = self.twin.borrow().counts;

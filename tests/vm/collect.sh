@@ -64,6 +64,8 @@ echo "recorded: $rows rows, $(grep -E '^# (dropped|over_limit|malformed):' "$ser
 [ "${rows:-0}" -gt 0 ] && [ "$rows" -le 20000 ] || fail "rows: ${rows:-none} (want 1..20000)"
 grep -q '^# over_limit: [0-9]' "$serving" || fail "no over_limit count"
 grep -q '^# malformed: 0' "$serving" || fail "malformed records"
+# Every record BPF queued was read: the last drain follows the detach.
+grep -q '^# lost: 0$' "$serving" || fail "records queued by BPF but never read: $(grep '^# lost:' "$serving")"
 # Columns from the end: dst_cpu, src_cpu, point, label.
 bad=$(rows "$serving" | awk -F, '{p=$(NF-2); if ((p != 2 && p != 3) || $(NF-1) == $NF) n++} END {print n+0}')
 [ "$bad" -eq 0 ] || fail "$bad rows with a point other than a steal, or src == dst"
