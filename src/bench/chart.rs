@@ -1,6 +1,7 @@
 //! The benchmark's chart: one panel per headline metric, each scheduler's
-//! paired ratio to the default scheduler as a point with its 95% bootstrap
-//! interval, and a line at 1.0 (no difference).  Drawn with plotters into a
+//! paired ratio to the default scheduler as a point with its 95% t-interval
+//! (a point alone below summary::MIN_ROUNDS rounds), and a line at 1.0 (no
+//! difference).  Drawn with plotters into a
 //! PNG; text uses DejaVu Sans (Debian's fonts-dejavu-core, which
 //! bench/setup.sh installs), registered at run time so the build needs no
 //! fontconfig.
@@ -14,7 +15,7 @@ use plotters::prelude::*;
 use super::plan::BASELINE;
 use super::record::{headline, Better};
 use super::report::Environment;
-use super::summary::ArmSummary;
+use super::summary::{ArmSummary, MIN_ROUNDS};
 
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
@@ -48,7 +49,12 @@ pub fn draw(path: &Path, env: &Environment, arms: &[ArmSummary]) -> Result<()> {
     title
         .draw_text(
             &format!(
-                "scx_mlsched bench: ratio to the default scheduler, 95% bootstrap CI ({}, {}, {} rounds)",
+                "scx_mlsched bench: ratio to the default scheduler, {} ({}, {}, {} rounds)",
+                if env.rounds as usize >= MIN_ROUNDS {
+                    "95% t-interval".to_string()
+                } else {
+                    format!("no interval below {MIN_ROUNDS} rounds")
+                },
                 env.machine,
                 if env.emulated { "emulated" } else { "native" },
                 env.rounds
@@ -62,7 +68,13 @@ pub fn draw(path: &Path, env: &Environment, arms: &[ArmSummary]) -> Result<()> {
         let cells: Vec<(usize, f64, f64, f64)> = shown
             .iter()
             .enumerate()
-            .filter_map(|(i, a)| a.cells[mi].ratio.map(|r| (i, r.point, r.lo, r.hi)))
+            .filter_map(|(i, a)| {
+                // Below MIN_ROUNDS a ratio has no interval: a point alone.
+                a.cells[mi].ratio.map(|r| {
+                    let (lo, hi) = r.ci.map_or((r.point, r.point), |c| (c.lo, c.hi));
+                    (i, r.point, lo, hi)
+                })
+            })
             .collect();
         let (lo, hi) = cells
             .iter()
@@ -162,7 +174,7 @@ mod tests {
             }
         }
         let arms: Vec<String> = ["default", "a", "b"].map(String::from).to_vec();
-        let s = summarize(&runs, &arms, "default", &[], 1);
+        let s = summarize(&runs, &arms, "default", &[]);
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("ratios.png");
         draw(&p, &Environment::default(), &s).unwrap();

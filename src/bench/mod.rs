@@ -3,8 +3,8 @@
 //! "arm": the default scheduler, scx_mlsched, scx peers), all in one boot,
 //! in shuffled rounds after a discarded warm-up round.  It reports per arm
 //! the median, min and max, and the paired per-round ratio to the default
-//! scheduler with a 95% bootstrap confidence interval.  It asserts no
-//! timing: it reports.
+//! scheduler with a 95% t confidence interval (none, and no verdict, below
+//! 5 paired rounds).  It asserts no timing: it reports.
 //!
 //! Data flow: plan (arms, round order) -> run (one arm in one round: attach,
 //! run the workloads, record) -> summary (statistics) -> report (JSON, CSV,
@@ -73,7 +73,7 @@ pub struct BenchOpts {
     #[arg(long)]
     pub machine: Option<String>,
 
-    /// Seed of the per-round shuffles and of the bootstrap.
+    /// Seed of the per-round shuffles.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
@@ -302,7 +302,7 @@ fn run_here(opts: &BenchOpts, out: &Path, emulated: bool) -> Result<()> {
             done += 1;
         }
         // Written after every round: an interrupted benchmark keeps its results.
-        summaries = summary::summarize(&runs, &names, BASELINE, &unavailable, opts.seed);
+        summaries = summary::summarize(&runs, &names, BASELINE, &unavailable);
         report::write_all(out, &env, &summaries, &runs)?;
     }
     progress.step(&Step {

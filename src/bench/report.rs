@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::record::{headline, Better, RunRecord, METRICS};
-use super::summary::{ArmSummary, Cell};
+use super::summary::{ArmSummary, Cell, MIN_ROUNDS, TOO_FEW};
 
 /// Where and how the numbers were measured.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -151,15 +151,20 @@ fn num(x: f64) -> String {
     }
 }
 
+/// "0.92 [0.85–0.97] better"; below MIN_ROUNDS only the ratio, with no
+/// interval and no verdict: "0.92 (too few rounds to judge)".
 fn ratio_text(c: &Cell, better: Better) -> String {
     match c.ratio {
-        Some(r) => format!(
-            "{:.2} [{:.2}–{:.2}] {}",
-            r.point,
-            r.lo,
-            r.hi,
-            r.verdict(better)
-        ),
+        Some(r) => match r.ci {
+            Some(ci) => format!(
+                "{:.2} [{:.2}–{:.2}] {}",
+                r.point,
+                ci.lo,
+                ci.hi,
+                r.verdict(better)
+            ),
+            None => format!("{:.2} ({TOO_FEW})", r.point),
+        },
         None => "–".into(),
     }
 }
@@ -179,14 +184,34 @@ fn ratio_table_head(m: &mut String, first: &str) {
     let _ = writeln!(m, "|---{}|", "|---".repeat(heads.len()));
 }
 
+/// The rounds the summary pairs: the most paired rounds of any ratio (a
+/// failed run leaves its round unpaired).
+fn paired_rounds(arms: &[ArmSummary]) -> usize {
+    arms.iter()
+        .flat_map(|a| &a.cells)
+        .filter_map(|c| c.ratio.map(|r| r.n))
+        .max()
+        .unwrap_or(0)
+}
+
 pub fn markdown(env: &Environment, arms: &[ArmSummary], runs: &[RunRecord]) -> String {
     let mut m = String::new();
     let measured_rounds = env.rounds;
-    let _ = writeln!(
-        m,
-        "# scx_mlsched benchmark: {}, {}\n",
-        env.date, env.machine
-    );
+    if env.scope == "quick" {
+        // The first line, so that nobody reads the quick mode as a result.
+        let _ = writeln!(
+            m,
+            "# Quick mode: this checks the benchmark's pipeline, not the schedulers \
+             (scx_mlsched benchmark, {}, {})\n",
+            env.date, env.machine
+        );
+    } else {
+        let _ = writeln!(
+            m,
+            "# scx_mlsched benchmark: {}, {}\n",
+            env.date, env.machine
+        );
+    }
     let _ = writeln!(
         m,
         "Measured **{}**: kernel {}, {} CPUs ({}), {} GiB, git {}.\n",
@@ -208,12 +233,20 @@ pub fn markdown(env: &Environment, arms: &[ArmSummary], runs: &[RunRecord]) -> S
     let _ = writeln!(
         m,
         "Ratios are the scheduler's figure over the default scheduler's in the same \
-         round (geometric mean over rounds), with a 95% bootstrap confidence interval. \
-         Where the interval contains 1 the difference is **within noise**. With few \
-         rounds a percentile bootstrap is narrower than a true 95% interval, so treat \
-         a bound close to 1 as noise. Below 1 is better for times and latencies, \
-         above 1 for IOPS.\n"
+         round (geometric mean over rounds), with a 95% Student t confidence interval \
+         on the per-round log-ratios. Where the interval contains 1 the difference is \
+         **within noise**. Below {MIN_ROUNDS} paired rounds no interval and no verdict \
+         are given: the ratio is printed with \"{TOO_FEW}\". Below 1 is better for \
+         times and latencies, above 1 for IOPS.\n"
     );
+    let paired = paired_rounds(arms);
+    if paired < MIN_ROUNDS {
+        let _ = writeln!(
+            m,
+            "**With {paired} paired rounds this report judges nothing**: a verdict \
+             needs at least {MIN_ROUNDS} (`--rounds`).\n"
+        );
+    }
     let _ = writeln!(m, "## Against the default scheduler\n");
     let heads = headline();
     ratio_table_head(&mut m, "scheduler");
@@ -232,7 +265,7 @@ pub fn markdown(env: &Environment, arms: &[ArmSummary], runs: &[RunRecord]) -> S
         let _ = writeln!(m, "| {} | {} |", a.arm, cells.join(" | "));
     }
     let avail: Vec<&ArmSummary> = arms.iter().filter(|a| a.unavailable.is_none()).collect();
-    peers_section(&mut m, env, &avail, runs);
+    peers_section(&mut m, &avail, runs);
     let _ = writeln!(
         m,
         "\n## Figures per scheduler: median (min–max) over the measured rounds\n"
@@ -294,34 +327,69 @@ pub fn markdown(env: &Environment, arms: &[ArmSummary], runs: &[RunRecord]) -> S
 }
 
 /// scx_mlsched's arms against each peer scheduler that ran (bpfland,
-/// rusty, ...): the same paired ratio with the peer in the default's place.
-fn peers_section(m: &mut String, env: &Environment, avail: &[&ArmSummary], runs: &[RunRecord]) {
-    let is_ours = |a: &&&ArmSummary| a.arm.starts_with("mlsched");
-    let ours: Vec<&&ArmSummary> = avail.iter().filter(is_ours).collect();
-    let peers: Vec<&&ArmSummary> = avail
+/// rusty, ...), and its variants (mlsched-*) against `mlsched`: the same
+/// paired ratio with the other arm in the default's place.
+fn peers_section(m: &mut String, avail: &[&ArmSummary], runs: &[RunRecord]) {
+    let is_ours = |a: &str| a.starts_with("mlsched");
+    let names: Vec<&str> = avail.iter().map(|a| a.arm.as_str()).collect();
+    let ours: Vec<&str> = names.iter().copied().filter(|a| is_ours(a)).collect();
+    let peers: Vec<&str> = names
         .iter()
-        .filter(|a| !is_ours(a) && a.arm != super::plan::BASELINE)
+        .copied()
+        .filter(|a| !is_ours(a) && *a != super::plan::BASELINE)
         .collect();
-    if ours.is_empty() || peers.is_empty() {
+    let vs_peers: Vec<(&str, &str)> = ours
+        .iter()
+        .flat_map(|o| peers.iter().map(move |p| (*o, *p)))
+        .collect();
+    pairs_table(
+        m,
+        "scx_mlsched against its peers",
+        "The same paired ratio, with the peer in the default scheduler's place: \
+         scx_mlsched's figure over the peer's in the same round.",
+        &vs_peers,
+        runs,
+    );
+    let variants: Vec<(&str, &str)> = if ours.contains(&"mlsched") {
+        ours.iter()
+            .filter(|o| **o != "mlsched")
+            .map(|o| (*o, "mlsched"))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    pairs_table(
+        m,
+        "scx_mlsched's variants against mlsched",
+        "The same paired ratio, with `mlsched` (the scheduler's defaults) in the default \
+         scheduler's place: what the variant's option changes, in the same rounds.",
+        &variants,
+        runs,
+    );
+}
+
+/// A section with one row of headline ratios per (arm, other) pair.
+fn pairs_table(
+    m: &mut String,
+    title: &str,
+    intro: &str,
+    pairs: &[(&str, &str)],
+    runs: &[RunRecord],
+) {
+    if pairs.is_empty() {
         return;
     }
+    let _ = writeln!(m, "\n## {title}\n\n{intro}\n");
+    ratio_table_head(m, "ratio");
     let heads = headline();
-    let _ = writeln!(
-        m,
-        "\n## scx_mlsched against its peers\n\nThe same paired ratio, with the peer in the \
-         default scheduler's place: scx_mlsched's figure over the peer's in the same round.\n"
-    );
-    ratio_table_head(m, "scx_mlsched / peer");
-    for o in &ours {
-        for p in &peers {
-            let cells = super::summary::versus(runs, &o.arm, &p.arm, env.seed);
-            let text: Vec<String> = heads
-                .iter()
-                .zip(&cells)
-                .map(|(h, c)| ratio_text(c, h.better))
-                .collect();
-            let _ = writeln!(m, "| {} / {} | {} |", o.arm, p.arm, text.join(" | "));
-        }
+    for (arm, other) in pairs {
+        let cells = super::summary::versus(runs, arm, other);
+        let text: Vec<String> = heads
+            .iter()
+            .zip(&cells)
+            .map(|(h, c)| ratio_text(c, h.better))
+            .collect();
+        let _ = writeln!(m, "| {arm} / {other} | {} |", text.join(" | "));
     }
 }
 
@@ -351,13 +419,19 @@ pub fn rewrite(dir: &Path) -> Result<String> {
     }
     runs.sort_by_key(|r| (r.round, r.position));
     let names: Vec<String> = env.schedulers.iter().map(|(n, _)| n.clone()).collect();
-    let unavailable: Vec<(String, String)> = names
+    // The reason env.json gives ("not available: ..."), else this one.
+    let unavailable: Vec<(String, String)> = env
+        .schedulers
         .iter()
-        .filter(|n| !runs.iter().any(|r| &r.arm == *n))
-        .map(|n| (n.clone(), "no run recorded".to_string()))
+        .filter(|(n, _)| !runs.iter().any(|r| &r.arm == n))
+        .map(|(n, v)| {
+            let why = v
+                .strip_prefix("not available: ")
+                .unwrap_or("no run recorded");
+            (n.clone(), why.to_string())
+        })
         .collect();
-    let arms =
-        super::summary::summarize(&runs, &names, super::plan::BASELINE, &unavailable, env.seed);
+    let arms = super::summary::summarize(&runs, &names, super::plan::BASELINE, &unavailable);
     write_all(dir, &env, &arms, &runs)?;
     Ok(markdown(&env, &arms, &runs))
 }
@@ -435,7 +509,7 @@ mod tests {
 
     fn runs() -> Vec<RunRecord> {
         let mut v = Vec::new();
-        for round in 0..4 {
+        for round in 0..6 {
             for (arm, wall, iops) in [("default", 100.0, 1000.0), ("fast", 60.0, 990.0)] {
                 let mut r = RunRecord {
                     arm: arm.into(),
@@ -452,7 +526,7 @@ mod tests {
         }
         v.push(RunRecord {
             arm: "fast".into(),
-            round: 4,
+            round: 6,
             error: Some("ejected".into()),
             ..Default::default()
         });
@@ -463,16 +537,10 @@ mod tests {
     fn markdown_states_ratios_noise_and_failures() {
         let runs = runs();
         let arms: Vec<String> = ["default", "fast", "ml"].map(String::from).to_vec();
-        let s = summarize(
-            &runs,
-            &arms,
-            "default",
-            &[("ml".into(), "no model".into())],
-            1,
-        );
+        let s = summarize(&runs, &arms, "default", &[("ml".into(), "no model".into())]);
         let env = Environment {
             place: "VM test bed (TCG)".into(),
-            rounds: 3,
+            rounds: 5,
             ..Default::default()
         };
         let md = markdown(&env, &s, &runs);
@@ -482,20 +550,27 @@ mod tests {
         // Same p99 in every round: ratio 1 exactly, within noise.
         assert!(fast.contains("1.00 [1.00–1.00] within noise"), "{fast}");
         assert!(md.contains("| ml | not available: no model |"), "{md}");
-        assert!(md.contains("- round 4, fast: ejected"), "{md}");
-        // Warm-up (round 0) excluded: default's compile median is 102.
+        assert!(md.contains("- round 6, fast: ejected"), "{md}");
+        // Warm-up (round 0) excluded: default's compile median is 103.
         assert!(
-            md.contains("| compile time (s) | 102.0 (101.0–103.0) |"),
+            md.contains("| compile time (s) | 103.0 (101.0–105.0) |"),
             "{md}"
         );
+        assert!(!md.contains("judges nothing"), "{md}");
+        assert!(!fast.contains(TOO_FEW), "{fast}");
     }
 
     #[test]
     fn peers_are_compared_with_scx_mlsched_and_a_folder_is_reread() {
         // "mlsched" takes 0.8x the time of the peer "bpfland" in every round.
         let mut runs = Vec::new();
-        for round in 0..4 {
-            for (arm, wall) in [("default", 100.0), ("mlsched", 80.0), ("bpfland", 100.0)] {
+        for round in 0..6 {
+            for (arm, wall) in [
+                ("default", 100.0),
+                ("mlsched", 80.0),
+                ("bpfland", 100.0),
+                ("mlsched-x", 88.0),
+            ] {
                 let mut r = RunRecord {
                     arm: arm.into(),
                     round,
@@ -507,16 +582,22 @@ mod tests {
                 runs.push(r);
             }
         }
-        let names: Vec<String> = ["default", "mlsched", "bpfland", "rusty"]
+        let names: Vec<String> = ["default", "mlsched", "bpfland", "mlsched-x", "rusty"]
             .map(String::from)
             .to_vec();
         let env = Environment {
-            rounds: 3,
+            rounds: 5,
             seed: 1,
-            schedulers: names.iter().map(|n| (n.clone(), "v".into())).collect(),
+            schedulers: names
+                .iter()
+                .map(|n| match n.as_str() {
+                    "rusty" => (n.clone(), "not available: not built".into()),
+                    _ => (n.clone(), "v".into()),
+                })
+                .collect(),
             ..Default::default()
         };
-        let s = summarize(&runs, &names[..3], "default", &[], 1);
+        let s = summarize(&runs, &names[..4], "default", &[]);
         let md = markdown(&env, &s, &runs);
         let row = md
             .lines()
@@ -524,9 +605,16 @@ mod tests {
             .unwrap_or_else(|| panic!("{md}"));
         assert!(row.contains("0.80 [0.80–0.80] better"), "{row}");
         assert!(!md.contains("| bpfland / "), "{md}");
+        // A variant against mlsched: 88 / 80 in every round.
+        let var = md
+            .lines()
+            .find(|l| l.starts_with("| mlsched-x / mlsched |"))
+            .unwrap_or_else(|| panic!("{md}"));
+        assert!(var.contains("1.10 [1.10–1.10] worse"), "{var}");
+        assert!(!md.contains("| mlsched / mlsched"), "{md}");
 
         // Written as the benchmark writes it, read back: the same report,
-        // and rusty (in env.json, never run) unavailable.
+        // and rusty (in env.json, never run) unavailable, with its reason.
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("runs")).unwrap();
         fs::write(
@@ -541,7 +629,7 @@ mod tests {
         let again = rewrite(dir.path()).unwrap();
         assert!(again.contains(row), "{again}");
         assert!(
-            again.contains("| rusty | not available: no run recorded |"),
+            again.contains("| rusty | not available: not built |"),
             "{again}"
         );
         assert!(dir.path().join("summary.md").is_file());
@@ -561,6 +649,51 @@ mod tests {
         let col = |name: &str| h.iter().position(|c| c == name).unwrap();
         assert_eq!(&rows[0][col("warmup")], "true");
         assert_eq!(&rows[2][col("warmup")], "false");
-        assert_eq!(&rows[8][col("error")], "ejected");
+        assert_eq!(&rows[12][col("error")], "ejected");
+    }
+
+    #[test]
+    fn quick_mode_and_too_few_rounds_judge_nothing() {
+        // 2 measured rounds of a clear difference, as `bench --quick` runs.
+        let runs: Vec<RunRecord> = runs().into_iter().filter(|r| r.round <= 2).collect();
+        let arms: Vec<String> = ["default", "fast", "bpfland"].map(String::from).to_vec();
+        let mut with_peer = runs.clone();
+        for r in runs.iter().filter(|r| r.arm == "default") {
+            with_peer.push(RunRecord {
+                arm: "bpfland".into(),
+                ..r.clone()
+            });
+        }
+        let s = summarize(&with_peer, &arms, "default", &[]);
+        let env = Environment {
+            scope: "quick".into(),
+            rounds: 2,
+            ..Default::default()
+        };
+        let md = markdown(&env, &s, &with_peer);
+        let first = md.lines().next().unwrap();
+        assert!(
+            first.contains("checks the benchmark's pipeline, not the schedulers"),
+            "{first}"
+        );
+        assert!(
+            md.contains("With 2 paired rounds this report judges nothing"),
+            "{md}"
+        );
+        let fast = md.lines().find(|l| l.starts_with("| fast |")).unwrap();
+        assert!(
+            fast.starts_with("| fast | 0.6") && fast.contains("(too few rounds to judge)"),
+            "{fast}"
+        );
+        // No verdict and no interval in any table row.
+        for l in md.lines().filter(|l| l.starts_with('|')) {
+            for word in ["better", "worse", "within noise", " ["] {
+                assert!(!l.contains(word), "{word:?} in {l}");
+            }
+        }
+        assert!(
+            md.contains("| bpfland | 1.00 (too few rounds to judge)"),
+            "{md}"
+        );
     }
 }
