@@ -177,6 +177,30 @@ enum mig_point {
 	NR_MIG_POINTS,
 };
 
+/*
+ * How a task was placed where it next runs: stamped in its context at the
+ * placement, read in ops.running, which counts a move by the path that
+ * placed the task when it runs on another CPU than the one it last ran
+ * on.  The counters live in the `mlsched_moves` map (enum move_idx), which
+ * `--stats` and the benchmark read alike.
+ */
+enum mig_path {
+	PATH_OTHER		= 0,	/* nothing of ours placed it since it last ran */
+	PATH_WAKE_IDLE		= 1,	/* A: select_cpu's idle CPU, dispatched straight to it */
+	PATH_LLC_POOL		= 2,	/* B: the LLC's shared DSQ, which any CPU of the LLC serves */
+	PATH_PREEMPT_WAKEE	= 3,	/* C: a preempting wakee, on the waking CPU's local DSQ */
+	PATH_STEAL		= 4,	/* a steal from another CPU's or LLC's DSQ (the gate asked) */
+	PATH_OWN_QUEUE		= 5,	/* its own CPU's DSQ */
+	NR_MIG_PATHS,
+};
+
+/* Indices of the `mlsched_moves` per-CPU counters. */
+enum move_idx {
+	MOVES_PATH		= 0,	/* + enum mig_path: moves seen in ops.running */
+	MOVES_TRACEPOINT	= NR_MIG_PATHS,	/* sched_migrate_task of tasks in sched_ext */
+	NR_MOVE_COUNTERS,
+};
+
 /* A decision `run --record` writes to its serving dataset. */
 struct mig_record {
 	struct mig_features in;

@@ -103,6 +103,9 @@ struct mls_task_ctx {
 	u64 rcu_debt;		/* vtime waived while queued first as an RCU reader (see rcu_reader()) */
 	bool woken;		/* queued by a wakeup, not yet running */
 	u8 wake_outcome;	/* enum wake_outcome of that wakeup */
+	u8 placed;		/* enum mig_path of its placement since it last ran */
+	bool ours;		/* in sched_ext (ops.enable to ops.disable) */
+	s32 last_cpu;		/* the CPU it last ran on (-1: none yet) */
 };
 
 struct {
@@ -187,6 +190,40 @@ static void stat_add(u32 idx, u64 v)
 static void stat_inc(u32 idx)
 {
 	stat_add(idx, 1);
+}
+
+/*
+ * Task migrations, by the path that placed the task (enum mig_path), and
+ * every migration of a task in sched_ext as the kernel's own tracepoint
+ * sees it.  A map of its own, so that the benchmark finds it by name.
+ */
+struct moves_val {
+	u64 cnt[NR_MOVE_COUNTERS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct moves_val);
+} mlsched_moves SEC(".maps");
+
+static void moves_inc(u32 idx)
+{
+	u32 zero = 0;
+	struct moves_val *m = bpf_map_lookup_elem(&mlsched_moves, &zero);
+
+	if (m && idx < NR_MOVE_COUNTERS)
+		m->cnt[idx]++;
+}
+
+/* Stamp how @p was placed (see ops.running). */
+static void placed_by(struct task_struct *p, u8 path)
+{
+	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
+
+	if (tctx)
+		tctx->placed = path;
 }
 
 static struct cpu_ctx *this_cpu_ctx(void)
@@ -500,6 +537,7 @@ s32 BPF_STRUCT_OPS(mlsched_select_cpu, struct task_struct *p, s32 prev_cpu, u64 
 	if (is_idle) {
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
 		stat_inc(STAT_DISPATCH_LOCAL);
+		placed_by(p, PATH_WAKE_IDLE);
 		return cpu;
 	}
 	return prev_cpu;
@@ -934,7 +972,7 @@ void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 	u64 vtime = vtime_clamped(task_vtime(p, tctx));
 	bool wakeup = enq_flags & SCX_ENQ_WAKEUP;
 	u64 now = scx_bpf_now();
-	u8 outcome = WAKE_NOT_BEHIND;
+	u8 outcome = WAKE_NOT_BEHIND, path = PATH_LLC_POOL;
 
 	if (tctx) {
 		tctx->enq_at = now;
@@ -943,6 +981,7 @@ void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 	if (!wakeup && rcu_reader(p))
 		vtime = rcu_reader_first(tctx, vtime);
 	if (p->nr_cpus_allowed == 1 || is_migration_disabled(p) || (wakeup && is_hot(p, now))) {
+		path = PATH_OWN_QUEUE;
 		if (wakeup) {
 			outcome = wakeup_preempt(p, cpu, vtime, enq_flags);
 		} else {
@@ -967,8 +1006,11 @@ void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 			}
 		}
 	}
-	if (tctx)
+	if (tctx) {
 		tctx->wake_outcome = outcome;
+		/* Inserted on the local DSQ of the CPU that ran the wakeup. */
+		tctx->placed = outcome == WAKE_PREEMPTED_HERE ? PATH_PREEMPT_WAKEE : path;
+	}
 }
 
 /*
@@ -1022,8 +1064,10 @@ __noinline int steal_from(u64 dsq, s32 cpu, s64 idle_type, u32 budget)
 			bpf_task_release(p);
 			continue;
 		}
-		if (scx_bpf_dsq_move(&it, p, SCX_DSQ_LOCAL, 0))
+		if (scx_bpf_dsq_move(&it, p, SCX_DSQ_LOCAL, 0)) {
 			seen |= SCAN_MOVED;
+			placed_by(p, PATH_STEAL);
+		}
 		bpf_task_release(p);
 		if (seen & SCAN_MOVED)
 			break;
@@ -1340,6 +1384,11 @@ void BPF_STRUCT_OPS(mlsched_running, struct task_struct *p)
 	if (!tctx)
 		return;
 	tctx->started = now;
+	/* A move, counted by the path that placed it here (enum mig_path). */
+	if (tctx->last_cpu >= 0 && tctx->last_cpu != scx_bpf_task_cpu(p))
+		moves_inc(MOVES_PATH + (tctx->placed < NR_MIG_PATHS ? tctx->placed : PATH_OTHER));
+	tctx->last_cpu = scx_bpf_task_cpu(p);
+	tctx->placed = PATH_OTHER;
 	if (tctx->woken && tctx->enq_at && now > tctx->enq_at) {
 		u32 out = tctx->wake_outcome < NR_WAKE_OUTCOMES ? tctx->wake_outcome : WAKE_NOT_BEHIND;
 
@@ -1367,16 +1416,50 @@ void BPF_STRUCT_OPS(mlsched_enable, struct task_struct *p)
 {
 	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
 
-	/* Back from another class: no RCU debt from before carries over. */
-	if (tctx)
+	/*
+	 * Back from another class: no RCU debt from before carries over, and
+	 * where it ran there is not one of our moves.
+	 */
+	if (tctx) {
 		tctx->rcu_debt = 0;
+		tctx->ours = true;
+		tctx->last_cpu = -1;
+		tctx->placed = PATH_OTHER;
+	}
 	scx_bpf_task_set_dsq_vtime(p, vtime_now);
+}
+
+void BPF_STRUCT_OPS(mlsched_disable, struct task_struct *p)
+{
+	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
+
+	if (tctx)
+		tctx->ours = false;
 }
 
 s32 BPF_STRUCT_OPS(mlsched_init_task, struct task_struct *p, struct scx_init_task_args *args)
 {
-	if (!bpf_task_storage_get(&task_ctx_stor, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE))
+	struct mls_task_ctx *tctx;
+
+	tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!tctx)
 		return -ENOMEM;
+	tctx->last_cpu = -1;
+	return 0;
+}
+
+/*
+ * Every migration of a task in sched_ext (set_task_cpu(), where perf's
+ * cpu-migrations counts too): the total that the per-path counts of
+ * ops.running add up to, with what no path accounts for as "other".
+ */
+SEC("tp_btf/sched_migrate_task")
+int BPF_PROG(mlsched_migrate_task, struct task_struct *p, int dest_cpu)
+{
+	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
+
+	if (tctx && tctx->ours)
+		moves_inc(MOVES_TRACEPOINT);
 	return 0;
 }
 
@@ -1449,6 +1532,7 @@ SCX_OPS_DEFINE(mlsched_ops,
 	       .running			= (void *)mlsched_running,
 	       .stopping		= (void *)mlsched_stopping,
 	       .enable			= (void *)mlsched_enable,
+	       .disable			= (void *)mlsched_disable,
 	       .init_task		= (void *)mlsched_init_task,
 	       .init			= (void *)mlsched_init,
 	       .exit			= (void *)mlsched_exit,

@@ -46,7 +46,7 @@ ver=$("$bin" --version)
     fail "--version is not the full build version: $ver"
 echo "ok: dist: --version: $ver"
 help=$("$bin" --help-stats) || fail "--help-stats failed"
-for stat in mig_deny_hot ml_agree_heuristic twin_disagree model_generation; do
+for stat in mig_deny_hot ml_agree_heuristic twin_disagree model_generation migrations moved_llc_pool moved_other; do
     grep -q "$stat" <<<"$help" || fail "--help-stats does not describe $stat"
 done
 echo "ok: dist: --help-stats"

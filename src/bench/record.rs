@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::workload::{FioFigures, LatencyFigures};
+use crate::sched::stats::MovedBy;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -58,6 +59,10 @@ pub struct RunRecord {
     pub irqs: std::collections::BTreeMap<String, u64>,
     #[serde(default)]
     pub ipis_per_60s: Option<f64>,
+    /// scx_mlsched's task migrations during the compile, by the path that
+    /// placed the task (its `mlsched_moves` map); None for other arms.
+    #[serde(default)]
+    pub moved: Option<MovedBy>,
     /// The scheduler's exit status after SIGINT (None for the default).
     pub sched_exit: Option<i32>,
     /// fio's and cyclictest's own JSON outputs.
@@ -156,7 +161,58 @@ pub const METRICS: &[Metric] = &[
         better: Better::Neither,
         get: |r| r.migrations_per_60s,
     },
+    Metric {
+        key: "moved_all_per_60s",
+        label: "scx_mlsched: its tasks' migrations per 60 s (tracepoint)",
+        better: Better::Neither,
+        get: |r| moved_per_60s(r, |m| m.all),
+    },
+    Metric {
+        key: "moved_wake_idle_per_60s",
+        label: "... by A, select_cpu's idle CPU",
+        better: Better::Neither,
+        get: |r| moved_per_60s(r, |m| m.wake_idle),
+    },
+    Metric {
+        key: "moved_llc_pool_per_60s",
+        label: "... by B, the LLC's shared queue",
+        better: Better::Neither,
+        get: |r| moved_per_60s(r, |m| m.llc_pool),
+    },
+    Metric {
+        key: "moved_preempt_wakee_per_60s",
+        label: "... by C, a preempting wakee",
+        better: Better::Neither,
+        get: |r| moved_per_60s(r, |m| m.preempt_wakee),
+    },
+    Metric {
+        key: "moved_steal_per_60s",
+        label: "... by a steal (the gate decides)",
+        better: Better::Neither,
+        get: |r| moved_per_60s(r, |m| m.steal),
+    },
+    Metric {
+        key: "moved_own_queue_per_60s",
+        label: "... on its own CPU's queue",
+        better: Better::Neither,
+        get: |r| moved_per_60s(r, |m| m.own_queue),
+    },
+    Metric {
+        key: "moved_other_per_60s",
+        label: "... other (no path accounts for it)",
+        better: Better::Neither,
+        get: |r| moved_per_60s(r, MovedBy::other),
+    },
 ];
+
+/// One bucket of scx_mlsched's migrations per 60 s of compile (NaN for
+/// arms that do not count them).
+fn moved_per_60s(r: &RunRecord, bucket: fn(&MovedBy) -> u64) -> f64 {
+    match &r.moved {
+        Some(m) if r.compile_wall_s > 0.0 => bucket(m) as f64 * 60.0 / r.compile_wall_s,
+        _ => f64::NAN,
+    }
+}
 
 /// The headline metrics: the ratio table and the chart.
 pub fn headline() -> &'static [Metric] {

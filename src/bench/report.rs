@@ -92,6 +92,13 @@ struct CsvRow<'a> {
     irq_tlb: Option<u64>,
     irq_iwi: Option<u64>,
     irq_loc: Option<u64>,
+    moved_all: Option<u64>,
+    moved_wake_idle: Option<u64>,
+    moved_llc_pool: Option<u64>,
+    moved_preempt_wakee: Option<u64>,
+    moved_steal: Option<u64>,
+    moved_own_queue: Option<u64>,
+    moved_other: Option<u64>,
     sched_exit: Option<i32>,
 }
 
@@ -135,6 +142,13 @@ pub fn write_csv(path: &Path, runs: &[RunRecord]) -> Result<()> {
             irq_tlb: r.irqs.get("TLB").copied(),
             irq_iwi: r.irqs.get("IWI").copied(),
             irq_loc: r.irqs.get("LOC").copied(),
+            moved_all: r.moved.map(|m| m.all),
+            moved_wake_idle: r.moved.map(|m| m.wake_idle),
+            moved_llc_pool: r.moved.map(|m| m.llc_pool),
+            moved_preempt_wakee: r.moved.map(|m| m.preempt_wakee),
+            moved_steal: r.moved.map(|m| m.steal),
+            moved_own_queue: r.moved.map(|m| m.own_queue),
+            moved_other: r.moved.map(|m| m.other()),
             sched_exit: r.sched_exit,
         })?;
     }
@@ -506,6 +520,7 @@ pub fn write_all(
 mod tests {
     use super::*;
     use crate::bench::summary::summarize;
+    use crate::sched::stats::MovedBy;
 
     fn runs() -> Vec<RunRecord> {
         let mut v = Vec::new();
@@ -640,7 +655,14 @@ mod tests {
     fn csv_has_a_row_per_run_and_marks_warmup() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("runs.csv");
-        let runs = runs();
+        let mut runs = runs();
+        runs[3].moved = Some(MovedBy {
+            all: 100,
+            wake_idle: 50,
+            llc_pool: 30,
+            steal: 5,
+            ..Default::default()
+        });
         write_csv(&p, &runs).unwrap();
         let mut rd = csv::Reader::from_path(&p).unwrap();
         let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
@@ -650,6 +672,10 @@ mod tests {
         assert_eq!(&rows[0][col("warmup")], "true");
         assert_eq!(&rows[2][col("warmup")], "false");
         assert_eq!(&rows[12][col("error")], "ejected");
+        // Migrations by path: "other" is what the paths leave of the total.
+        assert_eq!(&rows[3][col("moved_all")], "100");
+        assert_eq!(&rows[3][col("moved_other")], "15");
+        assert_eq!(&rows[2][col("moved_other")], "");
     }
 
     #[test]

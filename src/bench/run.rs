@@ -18,6 +18,7 @@ use super::plan::{Arm, Launch};
 use super::record::RunRecord;
 use super::workload::{self, Scope};
 use crate::sched::preflight::{self, ExtState};
+use crate::sched::stats::MovedBy;
 
 /// Time a scheduler may take to attach (peers load slowly under emulation).
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(120);
@@ -440,6 +441,7 @@ impl Runner {
         )?;
 
         let d0 = dispatch_prog_stats();
+        let moved0 = MovedBy::read_loaded();
         let rd0 = system_run_delay();
         let irq0 = interrupts();
         let st0 = proc_stat()?;
@@ -472,6 +474,9 @@ impl Runner {
         }
         // fio's jobs run from (about) the compile's start to now.
         rec.fio_wait_us = children_run_delay(fio.pid()).and_then(|d| d.mean_us());
+        if let (Some(a), Some(b)) = (moved0, MovedBy::read_loaded()) {
+            rec.moved = Some(b.since(&a));
+        }
         if let (Some((t0, n0)), Some((t1, n1))) = (d0, dispatch_prog_stats()) {
             rec.dispatch_calls = n1.saturating_sub(n0);
             if rec.dispatch_calls > 0 {

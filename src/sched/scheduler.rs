@@ -35,7 +35,7 @@ use crate::sched::heuristic::Verdict;
 use crate::sched::model_map::{ModelBanks, ModelSource};
 use crate::sched::numa;
 use crate::sched::record::Recorder;
-use crate::sched::stats::{self, Metrics};
+use crate::sched::stats::{self, Metrics, MovedBy};
 use crate::sched::twin::Twin;
 
 pub const SCHEDULER_NAME: &str = "scx_mlsched";
@@ -352,7 +352,12 @@ impl<'a> Scheduler<'a> {
             twin_agree: twin.agree,
             twin_disagree: twin.disagree,
             model_generation: self.model.as_ref().map_or(0, |m| m.banks.generation()),
-            ..Metrics::from_counters(&stats::read_counters(&self.skel.maps.stats)?)
+            ..Metrics::from_counters(&stats::read_counters(&self.skel.maps.stats)?).with_moves(
+                MovedBy::from_counters(&stats::read_sum(
+                    &self.skel.maps.mlsched_moves,
+                    c::move_idx_NR_MOVE_COUNTERS as usize,
+                )?),
+            )
         })
     }
 

@@ -1,6 +1,8 @@
 //! Scheduler statistics: per-CPU counters from the BPF `stats` map, summed
 //! here, served over scx_stats so that `--stats` (in process) and
-//! `--monitor` (another process) print the same lines, scx style.
+//! `--monitor` (another process) print the same lines, scx style.  Task
+//! migrations by path come from the `mlsched_moves` map (enum mig_path),
+//! which the benchmark reads too (MovedBy).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -123,9 +125,96 @@ pub struct Metrics {
     pub twin_agree: u64,
     #[stat(desc = "... on which linfa disagreed (each is logged)")]
     pub twin_disagree: u64,
+    #[stat(
+        desc = "Task migrations of tasks in sched_ext (sched_migrate_task tracepoint); the moved_* add up to it"
+    )]
+    pub migrations: u64,
+    #[stat(
+        desc = "Migrations by path A: select_cpu's idle CPU (ran on another CPU than last time)"
+    )]
+    pub moved_wake_idle: u64,
+    #[stat(desc = "Migrations by path B: the LLC's shared queue, taken by another CPU of the LLC")]
+    pub moved_llc_pool: u64,
+    #[stat(desc = "Migrations by path C: a preempting wakee put on the waking CPU")]
+    pub moved_preempt_wakee: u64,
+    #[stat(desc = "Migrations by a steal (the only path the migration gate answers)")]
+    pub moved_steal: u64,
+    #[stat(desc = "Migrations from its own CPU's queue (the kernel moved it at wakeup)")]
+    pub moved_own_queue: u64,
+    #[stat(
+        desc = "Migrations no path accounts for: the tracepoint's count less the moved_* of the paths"
+    )]
+    pub moved_other: u64,
     #[stat(desc = "Generation of the model in force (0: none); not a counter")]
     pub model_generation: u64,
 }
+
+/// Task migrations by path over a window: the `mlsched_moves` counters
+/// (enum move_idx), summed over CPUs.  `--stats` and the benchmark read
+/// them alike.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MovedBy {
+    /// Every migration of a task in sched_ext (the tracepoint).
+    pub all: u64,
+    pub wake_idle: u64,
+    pub llc_pool: u64,
+    pub preempt_wakee: u64,
+    pub steal: u64,
+    pub own_queue: u64,
+}
+
+impl MovedBy {
+    pub fn from_counters(cnt: &[u64]) -> Self {
+        let at = |i: u32| cnt.get(i as usize).copied().unwrap_or(0);
+        let path = |p: u32| at(c::move_idx_MOVES_PATH + p);
+        Self {
+            all: at(c::move_idx_MOVES_TRACEPOINT),
+            wake_idle: path(c::mig_path_PATH_WAKE_IDLE),
+            llc_pool: path(c::mig_path_PATH_LLC_POOL),
+            preempt_wakee: path(c::mig_path_PATH_PREEMPT_WAKEE),
+            steal: path(c::mig_path_PATH_STEAL),
+            own_queue: path(c::mig_path_PATH_OWN_QUEUE),
+        }
+    }
+
+    /// The moves the named paths account for.
+    pub fn attributed(&self) -> u64 {
+        self.wake_idle + self.llc_pool + self.preempt_wakee + self.steal + self.own_queue
+    }
+
+    /// What the tracepoint counted and no path accounts for: moves of
+    /// tasks placed by none of ours (PATH_OTHER), and a task moved twice
+    /// before it ran (ops.running sees one move).
+    pub fn other(&self) -> u64 {
+        self.all.saturating_sub(self.attributed())
+    }
+
+    /// Counters of `self` minus those of `rhs` (an earlier reading).
+    pub fn since(&self, rhs: &Self) -> Self {
+        Self {
+            all: self.all.saturating_sub(rhs.all),
+            wake_idle: self.wake_idle.saturating_sub(rhs.wake_idle),
+            llc_pool: self.llc_pool.saturating_sub(rhs.llc_pool),
+            preempt_wakee: self.preempt_wakee.saturating_sub(rhs.preempt_wakee),
+            steal: self.steal.saturating_sub(rhs.steal),
+            own_queue: self.own_queue.saturating_sub(rhs.own_queue),
+        }
+    }
+
+    /// Read the map of a running scx_mlsched by its name, from any
+    /// process (the benchmark): None when none is loaded.
+    pub fn read_loaded() -> Option<Self> {
+        let info = libbpf_rs::query::MapInfoIter::default()
+            .find(|m| m.name.to_str() == Some(MOVES_MAP))?;
+        let map = libbpf_rs::MapHandle::from_map_id(info.id).ok()?;
+        read_sum(&map, c::move_idx_NR_MOVE_COUNTERS as usize)
+            .ok()
+            .map(|cnt| Self::from_counters(&cnt))
+    }
+}
+
+/// The name of the BPF map of task migrations by path.
+pub const MOVES_MAP: &str = "mlsched_moves";
 
 /// Fields that are levels, not counters: `delta` keeps them as they are.
 const GAUGES: &[&str] = &["model_generation"];
@@ -223,6 +312,20 @@ impl Metrics {
         serde_json::from_value(serde_json::Value::Object(a)).unwrap_or_else(|_| self.clone())
     }
 
+    /// Fill the migration fields from the `mlsched_moves` counters.
+    pub fn with_moves(self, m: MovedBy) -> Self {
+        Self {
+            migrations: m.all,
+            moved_wake_idle: m.wake_idle,
+            moved_llc_pool: m.llc_pool,
+            moved_preempt_wakee: m.preempt_wakee,
+            moved_steal: m.steal,
+            moved_own_queue: m.own_queue,
+            moved_other: m.other(),
+            ..self
+        }
+    }
+
     pub fn decisions_allowed(&self) -> u64 {
         self.mig_allowed + self.mig_allowed_fails + self.mig_ml_allowed
     }
@@ -245,6 +348,17 @@ impl Metrics {
     }
 
     pub fn format<W: Write>(&self, w: &mut W) -> Result<()> {
+        writeln!(
+            w,
+            "[scx_mlsched] moved -> {} (wake idle: {} llc pool: {} preempt wakee: {} steal: {} own queue: {} other: {})",
+            self.migrations,
+            self.moved_wake_idle,
+            self.moved_llc_pool,
+            self.moved_preempt_wakee,
+            self.moved_steal,
+            self.moved_own_queue,
+            self.moved_other,
+        )?;
         writeln!(
             w,
             "[scx_mlsched] dispatch -> local: {} cpu: {} llc: {} stolen: {} keep_prev: {} | steal_failed: {} kicks: {} | \
@@ -348,12 +462,17 @@ fn mean_us(ns: u64, n: u64) -> String {
 
 /// Sum the per-CPU `struct stats_val` of a PERCPU_ARRAY with one entry.
 pub fn read_counters(map: &impl MapCore) -> Result<Vec<u64>> {
+    read_sum(map, c::stat_idx_NR_MLSCHED_STATS as usize)
+}
+
+/// Sum `n` u64 counters of entry 0 of a PERCPU_ARRAY over the CPUs.
+pub fn read_sum(map: &impl MapCore, n: usize) -> Result<Vec<u64>> {
     let key = 0u32.to_ne_bytes();
     let per_cpu = map
         .lookup_percpu(&key, MapFlags::ANY)
-        .context("reading the stats map")?
-        .context("the stats map has no entry 0")?;
-    Ok(sum_per_cpu(&per_cpu, c::stat_idx_NR_MLSCHED_STATS as usize))
+        .with_context(|| format!("reading the {} map", map.name().to_string_lossy()))?
+        .with_context(|| format!("the {} map has no entry 0", map.name().to_string_lossy()))?;
+    Ok(sum_per_cpu(&per_cpu, n))
 }
 
 /// Sum `n` native-endian u64 counters over the per-CPU value blobs.
@@ -428,6 +547,37 @@ mod tests {
         let mut out = Vec::new();
         d.format(&mut out).unwrap();
         assert!(String::from_utf8(out).unwrap().contains("stolen: 5"));
+    }
+
+    #[test]
+    fn moves_by_path_add_up_to_the_tracepoint() {
+        let mut cnt = vec![0u64; c::move_idx_NR_MOVE_COUNTERS as usize];
+        let path = |p: u32| (c::move_idx_MOVES_PATH + p) as usize;
+        cnt[path(c::mig_path_PATH_WAKE_IDLE)] = 40;
+        cnt[path(c::mig_path_PATH_LLC_POOL)] = 30;
+        cnt[path(c::mig_path_PATH_PREEMPT_WAKEE)] = 5;
+        cnt[path(c::mig_path_PATH_STEAL)] = 2;
+        cnt[path(c::mig_path_PATH_OWN_QUEUE)] = 1;
+        cnt[path(c::mig_path_PATH_OTHER)] = 3; // part of "other"
+        cnt[c::move_idx_MOVES_TRACEPOINT as usize] = 90;
+        let m = MovedBy::from_counters(&cnt);
+        assert_eq!((m.attributed(), m.other()), (78, 12));
+        assert_eq!(m.attributed() + m.other(), m.all);
+        let earlier = MovedBy {
+            all: 10,
+            wake_idle: 10,
+            ..Default::default()
+        };
+        let d = m.since(&earlier);
+        assert_eq!((d.all, d.wake_idle, d.other()), (80, 30, 12));
+        let s = Metrics::default().with_moves(m);
+        let mut out = Vec::new();
+        s.format(&mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("moved -> 90 (wake idle: 40 llc pool: 30 preempt wakee: 5 steal: 2 own queue: 1 other: 12)"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -45,6 +45,13 @@ for r in rows:
             fail(f"runqueue waits of round {r['round']}, {r['arm']}: fio {r['fio_wait_us']!r}, all {r['run_wait_us']!r}")
         if (r["arm"] == "default" and r["dispatch_ns"] != "") or (r["arm"].startswith("mlsched") and r["dispatch_ns"] == ""):
             fail(f"dispatch cost of {r['arm']} in round {r['round']}: {r['dispatch_ns']!r}")
+        # scx_mlsched's migrations by path add up to its tracepoint count.
+        if r["arm"].startswith("mlsched"):
+            parts = ["moved_wake_idle", "moved_llc_pool", "moved_preempt_wakee", "moved_steal", "moved_own_queue", "moved_other"]
+            if not r["moved_all"] or int(r["moved_all"]) <= 0 or sum(int(r[k]) for k in parts) != int(r["moved_all"]):
+                fail(f"migrations by path of round {r['round']}, {r['arm']}: {[r[k] for k in ['moved_all'] + parts]}")
+        elif r["moved_all"] != "":
+            fail(f"{r['arm']} has scx_mlsched's migration counts: {r['moved_all']!r}")
         if not os.path.exists(f"{out}/runs/r{r['round']}-{r['arm']}.fio.json"):
             fail(f"fio JSON of round {r['round']}, {r['arm']} is missing")
 for rnd in "012":
