@@ -44,6 +44,12 @@ pub struct RunRecord {
     pub dispatch_ns: Option<f64>,
     #[serde(default)]
     pub dispatch_calls: u64,
+    /// The same for ops.select_cpu and ops.enqueue (None for the default,
+    /// and in records made before they were measured).
+    #[serde(default)]
+    pub select_cpu_cost: Option<OpCost>,
+    #[serde(default)]
+    pub enqueue_cost: Option<OpCost>,
     /// fio's jobs' mean wait on the runqueue before each run, in us: after
     /// an I/O completion woke them, mostly (their sched_info counters, see
     /// workload::RunDelay).  None where the kernel does not count it.
@@ -68,6 +74,30 @@ pub struct RunRecord {
     /// fio's and cyclictest's own JSON outputs.
     pub fio_json: serde_json::Value,
     pub cyclictest_json: serde_json::Value,
+}
+
+/// Mean cost of one struct_ops callback over a run (BPF program statistics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpCost {
+    pub ns_per_call: f64,
+    pub calls: u64,
+}
+
+impl RunRecord {
+    /// The callbacks whose cost is measured, by name, as recorded.
+    pub fn op_costs(&self) -> [(&'static str, Option<OpCost>); 3] {
+        [
+            ("select_cpu", self.select_cpu_cost),
+            ("enqueue", self.enqueue_cost),
+            (
+                "dispatch",
+                self.dispatch_ns.map(|ns| OpCost {
+                    ns_per_call: ns,
+                    calls: self.dispatch_calls,
+                }),
+            ),
+        ]
+    }
 }
 
 /// Which way a metric is better.

@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::record::{headline, Better, RunRecord, METRICS};
+use super::record::{headline, Better, OpCost, RunRecord, METRICS};
 use super::summary::{ArmSummary, Cell, MIN_ROUNDS, TOO_FEW};
 
 /// Where and how the numbers were measured.
@@ -84,6 +84,8 @@ struct CsvRow<'a> {
     migrations_per_60s: f64,
     dispatch_ns: Option<f64>,
     dispatch_calls: u64,
+    select_cpu_ns: Option<f64>,
+    enqueue_ns: Option<f64>,
     fio_wait_us: Option<f64>,
     run_wait_us: Option<f64>,
     ipis_per_60s: Option<f64>,
@@ -134,6 +136,8 @@ pub fn write_csv(path: &Path, runs: &[RunRecord]) -> Result<()> {
             migrations_per_60s: r.migrations_per_60s,
             dispatch_ns: r.dispatch_ns,
             dispatch_calls: r.dispatch_calls,
+            select_cpu_ns: r.select_cpu_cost.map(|c| c.ns_per_call),
+            enqueue_ns: r.enqueue_cost.map(|c| c.ns_per_call),
             fio_wait_us: r.fio_wait_us,
             run_wait_us: r.run_wait_us,
             ipis_per_60s: r.ipis_per_60s,
@@ -450,24 +454,33 @@ pub fn rewrite(dir: &Path) -> Result<String> {
     Ok(markdown(&env, &arms, &runs))
 }
 
-/// The cost of each BPF scheduler's ops.dispatch, from BPF program
-/// statistics: median over the measured runs of (run time / calls).
+/// The cost of each BPF scheduler's select_cpu, enqueue and dispatch, from
+/// BPF program statistics: median (min–max) over the measured runs of
+/// (run time / calls), and the mean calls per run.
 fn dispatch_section(m: &mut String, avail: &[&ArmSummary], runs: &[RunRecord]) {
-    let rows: Vec<(String, Vec<f64>, u64)> = avail
+    let cell = |arm: &str, op: usize| -> Option<String> {
+        let per_run: Vec<OpCost> = runs
+            .iter()
+            .filter(|r| r.ok && r.round > 0 && r.arm == arm)
+            .filter_map(|r| r.op_costs()[op].1)
+            .collect();
+        let mut ns: Vec<f64> = per_run.iter().map(|c| c.ns_per_call).collect();
+        ns.sort_by(f64::total_cmp);
+        let calls = per_run.iter().map(|c| c.calls).sum::<u64>() / per_run.len().max(1) as u64;
+        Some(format!(
+            "{:.0} ({:.0}–{:.0}), {calls} calls",
+            ns.get(ns.len() / 2)?,
+            ns.first()?,
+            ns.last()?
+        ))
+    };
+    let rows: Vec<(String, Vec<String>)> = avail
         .iter()
         .filter_map(|a| {
-            let per_run: Vec<(f64, u64)> = runs
-                .iter()
-                .filter(|r| r.ok && r.round > 0 && r.arm == a.arm)
-                .filter_map(|r| Some((r.dispatch_ns?, r.dispatch_calls)))
-                .collect();
-            (!per_run.is_empty()).then(|| {
-                let calls = per_run.iter().map(|x| x.1).sum::<u64>() / per_run.len() as u64;
-                (
-                    a.arm.clone(),
-                    per_run.into_iter().map(|x| x.0).collect(),
-                    calls,
-                )
+            let cells: Vec<Option<String>> = (0..3).map(|op| cell(&a.arm, op)).collect();
+            cells.iter().any(Option::is_some).then(|| {
+                let text = cells.into_iter().map(|c| c.unwrap_or("–".into()));
+                (a.arm.clone(), text.collect())
             })
         })
         .collect();
@@ -476,21 +489,17 @@ fn dispatch_section(m: &mut String, avail: &[&ArmSummary], runs: &[RunRecord]) {
     }
     let _ = writeln!(
         m,
-        "\n## Cost of ops.dispatch (BPF program statistics, kernel.bpf_stats_enabled)\n\n\
-         Mean ns per call of each scheduler's dispatch program during the compile, median \
-         (min–max) over the measured rounds. The steal path, where the migration gate and \
-         the tree run, is part of it. Under emulation every BPF instruction costs far more \
-         than natively.\n\n| scheduler | ns per dispatch call | calls per run |\n|---|---|---|"
+        "\n## Cost of ops.select_cpu, ops.enqueue and ops.dispatch (BPF program statistics, \
+         kernel.bpf_stats_enabled)\n\n\
+         Mean ns per call of each scheduler's programs during the compile, median \
+         (min–max) over the measured rounds, and the mean calls per run. The steal path, \
+         where the migration gate and the tree run, is part of dispatch. Under emulation \
+         every BPF instruction costs far more than natively.\n\n\
+         | scheduler | ns per select_cpu call | ns per enqueue call | ns per dispatch call |\n\
+         |---|---|---|---|"
     );
-    for (arm, mut v, calls) in rows {
-        v.sort_by(f64::total_cmp);
-        let med = v[v.len() / 2];
-        let _ = writeln!(
-            m,
-            "| {arm} | {med:.0} ({:.0}–{:.0}) | {calls} |",
-            v[0],
-            v[v.len() - 1]
-        );
+    for (arm, cells) in rows {
+        let _ = writeln!(m, "| {arm} | {} |", cells.join(" | "));
     }
 }
 
@@ -536,6 +545,13 @@ mod tests {
                 r.fio.iops = iops + round as f64 * 5.0;
                 r.fio.clat_p99_us = 100.0;
                 r.latency.p99_us = 50.0;
+                if arm == "fast" {
+                    r.select_cpu_cost = Some(OpCost {
+                        ns_per_call: 100.0 + round as f64,
+                        calls: 10,
+                    });
+                    (r.dispatch_ns, r.dispatch_calls) = (Some(200.0), 20);
+                }
                 v.push(r);
             }
         }
@@ -572,6 +588,12 @@ mod tests {
             "{md}"
         );
         assert!(!md.contains("judges nothing"), "{md}");
+        // Costs per call: select_cpu and dispatch measured, enqueue not.
+        assert!(
+            md.contains("| fast | 103 (101–105), 10 calls | – | 200 (200–200), 20 calls |"),
+            "{md}"
+        );
+        assert!(!md.contains("| default | –"), "{md}");
         assert!(!fast.contains(TOO_FEW), "{fast}");
     }
 

@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use log::{info, warn};
 
 use super::plan::{Arm, Launch};
-use super::record::RunRecord;
+use super::record::{OpCost, RunRecord};
 use super::workload::{self, Scope};
 use crate::sched::preflight::{self, ExtState};
 use crate::sched::stats::MovedBy;
@@ -175,17 +175,30 @@ pub fn enable_bpf_stats() -> BpfStats {
     }
 }
 
+/// Name fragments of the struct_ops programs whose cost is measured
+/// (names are truncated by the kernel to 15 characters: "mlsched_select_",
+/// "bpfland_dispatc"), in the order of [select_cpu, enqueue, dispatch].
+const COSTED_OPS: [&str; 3] = ["_select_", "_enqueue", "_dispatc"];
+
 /// (run_time_ns, run_cnt) summed over the attached sched_ext scheduler's
-/// dispatch programs (struct_ops programs named *_dispatch, truncated by
-/// the kernel to 15 characters); None without any.
-fn dispatch_prog_stats() -> Option<(u64, u64)> {
+/// struct_ops programs whose name holds `fragment`; None without any.
+fn prog_stats(fragment: &str) -> Option<(u64, u64)> {
     libbpf_rs::query::ProgInfoIter::default()
         .filter(|p| {
-            p.ty == libbpf_rs::ProgramType::StructOps
-                && p.name.to_string_lossy().contains("_dispatc")
+            p.ty == libbpf_rs::ProgramType::StructOps && p.name.to_string_lossy().contains(fragment)
         })
         .map(|p| (p.run_time_ns, p.run_cnt))
         .reduce(|a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+/// The mean cost per call between two readings of prog_stats().
+fn op_cost(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> Option<OpCost> {
+    let ((t0, n0), (t1, n1)) = (before?, after?);
+    let calls = n1.saturating_sub(n0);
+    (calls > 0).then(|| OpCost {
+        ns_per_call: t1.saturating_sub(t0) as f64 / calls as f64,
+        calls,
+    })
 }
 
 trait SignalOrZero {
@@ -440,7 +453,7 @@ impl Runner {
             Some(&fio_log),
         )?;
 
-        let d0 = dispatch_prog_stats();
+        let costs0 = COSTED_OPS.map(prog_stats);
         let moved0 = MovedBy::read_loaded();
         let rd0 = system_run_delay();
         let irq0 = interrupts();
@@ -477,11 +490,13 @@ impl Runner {
         if let (Some(a), Some(b)) = (moved0, MovedBy::read_loaded()) {
             rec.moved = Some(b.since(&a));
         }
-        if let (Some((t0, n0)), Some((t1, n1))) = (d0, dispatch_prog_stats()) {
-            rec.dispatch_calls = n1.saturating_sub(n0);
-            if rec.dispatch_calls > 0 {
-                rec.dispatch_ns = Some(t1.saturating_sub(t0) as f64 / rec.dispatch_calls as f64);
-            }
+        let costs1 = COSTED_OPS.map(prog_stats);
+        let cost = |i: usize| op_cost(costs0[i], costs1[i]);
+        rec.select_cpu_cost = cost(0);
+        rec.enqueue_cost = cost(1);
+        if let Some(d) = cost(2) {
+            rec.dispatch_ns = Some(d.ns_per_call);
+            rec.dispatch_calls = d.calls;
         }
 
         let wait = Duration::from_secs(60);

@@ -45,6 +45,8 @@ for r in rows:
             fail(f"runqueue waits of round {r['round']}, {r['arm']}: fio {r['fio_wait_us']!r}, all {r['run_wait_us']!r}")
         if (r["arm"] == "default" and r["dispatch_ns"] != "") or (r["arm"].startswith("mlsched") and r["dispatch_ns"] == ""):
             fail(f"dispatch cost of {r['arm']} in round {r['round']}: {r['dispatch_ns']!r}")
+        if r["arm"].startswith("mlsched") and (r["select_cpu_ns"] == "" or r["enqueue_ns"] == ""):
+            fail(f"select_cpu or enqueue cost of {r['arm']} in round {r['round']} missing")
         # scx_mlsched's migrations by path add up to its tracepoint count.
         if r["arm"].startswith("mlsched"):
             parts = ["moved_wake_idle", "moved_llc_pool", "moved_preempt_wakee", "moved_steal", "moved_own_queue", "moved_other"]
@@ -69,7 +71,7 @@ md = open(f"{out}/summary.md").read()
 first = md.splitlines()[0]
 if "checks the benchmark's pipeline, not the schedulers" not in first:
     fail(f"summary.md's first line does not say it checks the pipeline: {first!r}")
-for want in ["| mlsched |", "| mlsched-ml |", "Cost of ops.dispatch", "Measured **VM test bed",
+for want in ["| mlsched |", "| mlsched-ml |", "Cost of ops.select_cpu, ops.enqueue and ops.dispatch", "Measured **VM test bed",
              "too few rounds to judge", "judges nothing"]:
     if want not in md:
         fail(f"summary.md lacks {want!r}")
