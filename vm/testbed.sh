@@ -11,11 +11,13 @@
 #
 #   vm/testbed.sh setup                  install host tools, fetch the kernel (idempotent)
 #   vm/testbed.sh kernel                 print the cached kernel version that `run` uses
-#   vm/testbed.sh run [-c CPUS] [-n NUMA_NODES] [-m MEM] [-t SECS] [-d DISK]... -- CMD...
+#   vm/testbed.sh run [-c CPUS] [-s SOCKETS] [-n NUMA_NODES] [-m MEM] [-t SECS] [-d DISK]... -- CMD...
 #                                        run CMD (a shell line) in a guest, print its output,
 #                                        exit with its status; kernel log -> $CACHE/last-guest.log;
 #                                        each -d attaches an image file as a virtio disk
-#                                        (/dev/vda, /dev/vdb, ... in the guest)
+#                                        (/dev/vda, /dev/vdb, ... in the guest); -s splits
+#                                        the CPUs into sockets, each with its own L3
+#                                        (LLC), as on multi-CCX and two-socket parts
 #
 # Environment: SCX_MLSCHED_CACHE (default /var/cache/scx_mlsched) holds the
 # kernels, the private apt state and the built virtiofsd; SCX_MLSCHED_VM_KVM=1
@@ -133,12 +135,13 @@ kernel_version() {
 
 # --- running a guest ---------------------------------------------------------
 run() {
-    local cpus=4 mem=3G tmo=1200 nodes=1 disks=()
+    local cpus=4 mem=3G tmo=1200 nodes=1 sockets=1 disks=()
     while [ $# -gt 0 ]; do
         case $1 in
         -d) [ -f "$2" ] || die "run: no disk image $2"; disks+=(--disk "$2"); shift 2 ;;
         -c) cpus=$2; shift 2 ;;
         -n) nodes=$2; shift 2 ;;
+        -s) sockets=$2; shift 2 ;;
         -m) mem=$2; shift 2 ;;
         -t) tmo=$2; shift 2 ;;
         --) shift; break ;;
@@ -184,6 +187,13 @@ EOF
             numa_opt+=(--numa "${per_mem}M,cpus=$((n * per_cpu))-$((n * per_cpu + per_cpu - 1))")
         done
     fi
+    # -s SOCKETS: QEMU gives each socket its own L3 in CPUID, so the guest
+    # kernel sees one LLC per socket (QEMU merges this -smp with vng's).
+    local smp_opt=()
+    if [ "$sockets" -gt 1 ]; then
+        [ $((cpus % sockets)) -eq 0 ] || die "run: $cpus CPUs do not split into $sockets sockets"
+        smp_opt=(--qemu-opts "-smp $cpus,sockets=$sockets,cores=$((cpus / sockets)),threads=1")
+    fi
     local kvm_opt=(--disable-kvm)
     if [ "${SCX_MLSCHED_VM_KVM:-0}" = 1 ] && [ -w /dev/kvm ]; then kvm_opt=(); fi
     # Under TCG the guest now and then hangs during SMP bring-up (seen on
@@ -192,7 +202,7 @@ EOF
     local attempt boot_tmo=${SCX_MLSCHED_BOOT_TIMEOUT:-180} vpid t
     for attempt in 1 2 3; do
         : >"$out"
-        setsid timeout "$tmo" vng -r "$vmlinuz" --cpus "$cpus" --memory "$mem" "${numa_opt[@]}" "${kvm_opt[@]}" "${disks[@]}" \
+        setsid timeout "$tmo" vng -r "$vmlinuz" --cpus "$cpus" --memory "$mem" "${numa_opt[@]}" "${smp_opt[@]}" "${kvm_opt[@]}" "${disks[@]}" \
             --verbose --rwdir /var/tmp --rwdir "$PWD" --exec "$script" >"$out" 2>&1 &
         vpid=$!
         t=0

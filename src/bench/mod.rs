@@ -99,6 +99,11 @@ pub struct BenchOpts {
     #[arg(long, default_value_t = 4)]
     pub vm_cpus: u32,
 
+    /// Sockets of the guest: each has its own L3, so 2 gives a 2-LLC
+    /// machine, where a move between LLCs is a real choice.
+    #[arg(long, default_value_t = 1)]
+    pub vm_sockets: u32,
+
     /// Memory of the guest (the compile runs in its tmpfs).
     #[arg(long, default_value = "6G")]
     pub vm_mem: String,
@@ -154,7 +159,10 @@ impl BenchOpts {
     pub fn machine_name(&self, emulated: bool) -> String {
         self.machine.clone().unwrap_or_else(|| {
             if emulated {
-                format!("vm-tcg-{}cpu", self.vm_cpus)
+                match self.vm_sockets {
+                    0 | 1 => format!("vm-tcg-{}cpu", self.vm_cpus),
+                    s => format!("vm-tcg-{}cpu-{s}llc", self.vm_cpus),
+                }
             } else {
                 std::fs::read_to_string("/proc/sys/kernel/hostname")
                     .map(|h| h.trim().to_string())

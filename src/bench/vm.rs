@@ -137,13 +137,18 @@ pub fn run(opts: &BenchOpts, out: &Path) -> Result<()> {
     let per_run = if scope == Scope::Quick { 90 } else { 400 };
     let timeout = runs * per_run + 1200;
     let place = format!(
-        "VM test bed (virtme-ng, stock Debian kernel, {}), {} vCPUs on {}",
+        "VM test bed (virtme-ng, stock Debian kernel, {}), {} vCPUs{} on {}",
         if std::env::var("SCX_MLSCHED_VM_KVM").as_deref() == Ok("1") {
             "KVM requested, TCG if it failed"
         } else {
             "TCG software emulation"
         },
         opts.vm_cpus,
+        if opts.vm_sockets > 1 {
+            format!(" in {} sockets (an LLC each)", opts.vm_sockets)
+        } else {
+            String::new()
+        },
         host_cpu()
     );
     let q = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
@@ -178,6 +183,7 @@ pub fn run(opts: &BenchOpts, out: &Path) -> Result<()> {
         .arg("vm/testbed.sh")
         .arg("run")
         .args(["-c", &opts.vm_cpus.to_string(), "-m", &opts.vm_mem])
+        .args(["-s", &opts.vm_sockets.max(1).to_string()])
         .args(["-t", &timeout.to_string()])
         .arg("-d")
         .arg(opts.workdir.join("fio.img"))

@@ -6,7 +6,8 @@
 #   tests/vm/run.sh BIN [TEST...]     (default: every tests/vm/*.sh but lib.sh, run.sh and
 #                                     those listed in tests/vm/KNOWN_FAILING)
 # Env: VM_CPUS (default 4).  A test that needs NUMA says so in a line
-# `# vm-nodes: N` (the guest then has N nodes, CPUs and memory split evenly).
+# `# vm-nodes: N` (the guest then has N nodes, CPUs and memory split evenly);
+# one that needs several LLCs says `# vm-sockets: N` (N sockets, an L3 each).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -48,8 +49,9 @@ for t in "${tests[@]}"; do
     start=$(date +%s)
     log=$cache/last-guest.log
     nodes=$(sed -n 's/^# vm-nodes: \([0-9]*\)$/\1/p' "$here/$t.sh")
+    sockets=$(sed -n 's/^# vm-sockets: \([0-9]*\)$/\1/p' "$here/$t.sh")
     for attempt in 1 2; do
-        (cd "$top" && bash vm/testbed.sh run -c "$cpus" -n "${nodes:-1}" -- "tests/vm/$t.sh $stage/scx_mlsched")
+        (cd "$top" && bash vm/testbed.sh run -c "$cpus" -n "${nodes:-1}" -s "${sockets:-1}" -- "tests/vm/$t.sh $stage/scx_mlsched")
         rc=$?
         # Under TCG, the kernel's live code patching (static keys flipped
         # when sched_ext enables) sometimes traps on its own int3 in
