@@ -69,7 +69,9 @@ const STATS_SECS: &str = "10";
 /// `mlsched-ml` (its learned tree, the embedded model), `mlsched-scanN`
 /// (the heuristic with `--preempt-scan N`), `mlsched-nowakelocal` (with
 /// `--no-wake-local`), `mlsched-nodirect` (with `--no-direct-preempt`),
-/// and peers: `bpfland` or `scx_bpfland` is `scx_bpfland` in `peers_dir`.
+/// `mlsched-prev` (`peers_dir/scx_mlsched-prev`, a previous build, run as
+/// `mlsched` is), and peers: `bpfland` or `scx_bpfland` is `scx_bpfland` in
+/// `peers_dir`.
 pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<Arm>> {
     // `scx_mlsched run` with `opts`, printing its counters.
     let mlsched = |opts: &[&str]| Launch::Program {
@@ -105,6 +107,22 @@ pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<A
                 .is_some_and(|n| n.parse::<u32>().is_ok()) =>
             {
                 mlsched(&["--preempt-scan", &scan["mlsched-scan".len()..]])
+            }
+            // A previous build of scx_mlsched (its heuristic, with its
+            // counters), to show in one boot what a change changed.
+            "mlsched-prev" => {
+                let path = peers_dir.join("scx_mlsched-prev");
+                if path.is_file() {
+                    Launch::Program {
+                        path,
+                        args: ["run", "--stats", STATS_SECS].map(String::from).to_vec(),
+                    }
+                } else {
+                    Launch::Unavailable(format!(
+                        "{} is missing: copy a build of the previous revision there",
+                        path.display()
+                    ))
+                }
             }
             peer => {
                 let path = peers_dir.join(format!("scx_{peer}"));
@@ -182,6 +200,14 @@ mod tests {
         );
         assert!(
             matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run", "--no-wake-local", "--stats", "10"])
+        );
+        // A previous build: from the peers folder, run as mlsched is.
+        let a = arms(&names("default,mlsched-prev"), p, p).unwrap();
+        assert!(matches!(&a[1].launch, Launch::Unavailable(w) if w.contains("previous revision")));
+        std::fs::write(dir.path().join("scx_mlsched-prev"), "").unwrap();
+        let a = arms(&names("default,mlsched-prev"), p, dir.path()).unwrap();
+        assert!(
+            matches!(&a[1].launch, Launch::Program { path, args } if args == &["run", "--stats", "10"] && path.ends_with("scx_mlsched-prev"))
         );
         // Not a count: a peer of that name, not installed.
         for bad in ["mlsched-scan-1", "mlsched-scanx", "mlsched-scan"] {
