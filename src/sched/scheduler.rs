@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use libbpf_rs::skel::OpenSkel;
 use libbpf_rs::{MapCore, OpenObject, RingBufferBuilder};
 use log::{info, warn};
 use scx_stats::prelude::*;
@@ -37,6 +38,7 @@ use crate::sched::numa;
 use crate::sched::record::Recorder;
 use crate::sched::stats::{self, Metrics, MovedBy};
 use crate::sched::twin::Twin;
+use crate::sched::verifier;
 
 pub const SCHEDULER_NAME: &str = "scx_mlsched";
 
@@ -183,10 +185,13 @@ pub struct Scheduler<'a> {
 }
 
 impl<'a> Scheduler<'a> {
-    /// Open and load the BPF object without attaching it (also used by selftest).
+    /// Open and load the BPF object without attaching it (also used by
+    /// selftest).  With `log_stats`, every program is loaded with the
+    /// verifier's statistics in its log (see sched::verifier).
     fn open_load(
         opts: &RunOpts,
         open_object: &'a mut MaybeUninit<OpenObject>,
+        log_stats: bool,
     ) -> Result<BpfSkel<'a>> {
         try_set_rlimit_infinity();
         let topo = Topology::new().context("reading the CPU topology")?;
@@ -263,6 +268,11 @@ impl<'a> Scheduler<'a> {
                 None
             });
         crate::setup_numa_tracker!(&mut skel, ranges.as_deref())?;
+        if log_stats {
+            for mut p in skel.open_object_mut().progs_mut() {
+                p.set_log_level(verifier::BPF_LOG_STATS);
+            }
+        }
         Ok(scx_ops_load!(skel, mlsched_ops, uei)?)
     }
 
@@ -302,7 +312,7 @@ impl<'a> Scheduler<'a> {
                 Some((source, m))
             }
         };
-        let mut skel = Self::open_load(opts, open_object)?;
+        let mut skel = Self::open_load(opts, open_object, false)?;
         heartbeat(&mut skel.maps.bss_data);
         let twin = RefCell::new(Twin::default());
         let model = match model {
@@ -502,9 +512,18 @@ fn bpf_balance_failed(skel: &BpfSkel<'_>, failed: u64, seen: u32, idle_type: i64
 /// Load (without attaching) and check the BPF decision against its Rust twin
 /// on `vectors`, and the BPF failed-balance count against its twin on every
 /// combination of what a steal can see.  Returns the number of cases checked.
-pub fn selftest(opts: &RunOpts, vectors: &[FeatureVec]) -> Result<usize> {
+/// The BPF decisions against their Rust twins: the number of cases that
+/// agreed, and the verifier's figures of every program loaded.
+pub fn selftest(
+    opts: &RunOpts,
+    vectors: &[FeatureVec],
+) -> Result<(usize, Vec<verifier::ProgStats>)> {
     let mut open_object = MaybeUninit::uninit();
-    let skel = Scheduler::open_load(opts, &mut open_object)?;
+    let capture = verifier::Capture::start();
+    let loaded = Scheduler::open_load(opts, &mut open_object, true);
+    let progs = verifier::parse(&capture.text());
+    drop(capture);
+    let skel = loaded?;
     let mut cases = 0;
     let flags = [
         c::scan_seen_SCAN_MOVED,
@@ -540,7 +559,7 @@ pub fn selftest(opts: &RunOpts, vectors: &[FeatureVec]) -> Result<usize> {
             );
         }
     }
-    Ok(cases + vectors.len())
+    Ok((cases + vectors.len(), progs))
 }
 
 #[cfg(test)]
