@@ -152,23 +152,10 @@ fn real_main() -> Result<()> {
             init_logging(o.run.verbose)?;
             preflight::check_can_run(Path::new(preflight::SYSFS_SCHED_EXT), preflight::euid())?;
             let vectors = selftest::vectors(o.random, 0x5eed);
-            let (n, progs) = scheduler::selftest(&o.run, &vectors)?;
+            let n = scheduler::selftest(&o.run, &vectors)?;
             println!(
                 "selftest: BPF can_migrate_decide and balance_failed_next agree with their Rust twins on {n} cases"
             );
-            println!(
-                "verifier: program, instructions processed, stack depth per subprogram (bytes)"
-            );
-            for p in &progs {
-                let depths: Vec<String> = p.stack.iter().map(u32::to_string).collect();
-                println!(
-                    "verifier: {:<28} {:>7} insns  stack {} (at most {} in a chain)",
-                    p.name,
-                    p.insns,
-                    depths.join("+"),
-                    p.stack_bound()
-                );
-            }
             Ok(())
         }
         Command::Collect(o) => {

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use libbpf_rs::skel::OpenSkel;
 use libbpf_rs::{MapCore, OpenObject, RingBufferBuilder};
 use log::{info, warn};
 use scx_stats::prelude::*;
@@ -38,7 +37,6 @@ use crate::sched::numa;
 use crate::sched::record::Recorder;
 use crate::sched::stats::{self, Metrics, MovedBy};
 use crate::sched::twin::Twin;
-use crate::sched::verifier;
 
 pub const SCHEDULER_NAME: &str = "scx_mlsched";
 
@@ -185,13 +183,10 @@ pub struct Scheduler<'a> {
 }
 
 impl<'a> Scheduler<'a> {
-    /// Open and load the BPF object without attaching it (also used by
-    /// selftest).  With `log_stats`, every program is loaded with the
-    /// verifier's statistics in its log (see sched::verifier).
+    /// Open and load the BPF object without attaching it (also used by selftest).
     fn open_load(
         opts: &RunOpts,
         open_object: &'a mut MaybeUninit<OpenObject>,
-        log_stats: bool,
     ) -> Result<BpfSkel<'a>> {
         try_set_rlimit_infinity();
         let topo = Topology::new().context("reading the CPU topology")?;
@@ -268,11 +263,6 @@ impl<'a> Scheduler<'a> {
                 None
             });
         crate::setup_numa_tracker!(&mut skel, ranges.as_deref())?;
-        if log_stats {
-            for mut p in skel.open_object_mut().progs_mut() {
-                p.set_log_level(verifier::BPF_LOG_STATS);
-            }
-        }
         Ok(scx_ops_load!(skel, mlsched_ops, uei)?)
     }
 
@@ -312,7 +302,7 @@ impl<'a> Scheduler<'a> {
                 Some((source, m))
             }
         };
-        let mut skel = Self::open_load(opts, open_object, false)?;
+        let mut skel = Self::open_load(opts, open_object)?;
         heartbeat(&mut skel.maps.bss_data);
         let twin = RefCell::new(Twin::default());
         let model = match model {
@@ -512,18 +502,9 @@ fn bpf_balance_failed(skel: &BpfSkel<'_>, failed: u64, seen: u32, idle_type: i64
 /// Load (without attaching) and check the BPF decision against its Rust twin
 /// on `vectors`, and the BPF failed-balance count against its twin on every
 /// combination of what a steal can see.  Returns the number of cases checked.
-/// The BPF decisions against their Rust twins: the number of cases that
-/// agreed, and the verifier's figures of every program loaded.
-pub fn selftest(
-    opts: &RunOpts,
-    vectors: &[FeatureVec],
-) -> Result<(usize, Vec<verifier::ProgStats>)> {
+pub fn selftest(opts: &RunOpts, vectors: &[FeatureVec]) -> Result<usize> {
     let mut open_object = MaybeUninit::uninit();
-    let capture = verifier::Capture::start();
-    let loaded = Scheduler::open_load(opts, &mut open_object, true);
-    let progs = verifier::parse(&capture.text());
-    drop(capture);
-    let skel = loaded?;
+    let skel = Scheduler::open_load(opts, &mut open_object)?;
     let mut cases = 0;
     let flags = [
         c::scan_seen_SCAN_MOVED,
@@ -559,7 +540,7 @@ pub fn selftest(
             );
         }
     }
-    Ok((cases + vectors.len(), progs))
+    Ok(cases + vectors.len())
 }
 
 #[cfg(test)]
