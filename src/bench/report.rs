@@ -310,7 +310,7 @@ pub fn markdown(env: &Environment, arms: &[ArmSummary], runs: &[RunRecord]) -> S
                 .join(" | ")
         );
     }
-    dispatch_section(&mut m, &avail, runs);
+    costs_section(&mut m, &avail, runs);
     let _ = writeln!(
         m,
         "\n## Schedulers\n\n| scheduler | version | runs ok | runs failed |\n|---|---|---|---|"
@@ -457,7 +457,7 @@ pub fn rewrite(dir: &Path) -> Result<String> {
 /// The cost of each BPF scheduler's select_cpu, enqueue and dispatch, from
 /// BPF program statistics: median (min–max) over the measured runs of
 /// (run time / calls), and the mean calls per run.
-fn dispatch_section(m: &mut String, avail: &[&ArmSummary], runs: &[RunRecord]) {
+fn costs_section(m: &mut String, avail: &[&ArmSummary], runs: &[RunRecord]) {
     let cell = |arm: &str, op: usize| -> Option<String> {
         let per_run: Vec<OpCost> = runs
             .iter()
