@@ -78,6 +78,43 @@ enum wake_outcome {
 	NR_WAKE_OUTCOMES,
 };
 
+/*
+ * Where a migration decision was made: the `point` column of a dataset
+ * (src/learn/dataset.rs).  The kernel's balancer decides in load_balance()
+ * (busy, idle or newly idle: the idle_type feature) and in active
+ * balancing.  This scheduler asks its gate, can_migrate(), wherever it can
+ * move a task off its CPU: when an idle CPU steals (2, 3), and at each of
+ * its placements (5-8; enum mig_path names them A, B and C).  Each point
+ * has its own heuristic (can_migrate_decide()), which is the rule the
+ * scheduler followed there before the gate asked.  Values are never
+ * renumbered: datasets and model files store them.
+ */
+enum mig_point {
+	POINT_KERNEL_BALANCE	= 0,	/* collector: load_balance() to a CPU with no task */
+	POINT_KERNEL_ACTIVE	= 1,	/* collector: active balancing (LBF_ACTIVE_LB) */
+	POINT_STEAL_CPU_DSQ	= 2,	/* scheduler: steal from another CPU's DSQ */
+	POINT_STEAL_LLC_DSQ	= 3,	/* scheduler: steal from another LLC's shared DSQ */
+	POINT_KERNEL_BUSY_DST	= 4,	/* collector: load_balance() to a CPU that has tasks */
+	/* The scheduler's placements (enum mig_path), each behind the gate too: */
+	POINT_WAKE_IDLE		= 5,	/* A: select_cpu's idle CPU is not prev (dst: that CPU) */
+	POINT_ENQ_WAKEUP	= 6,	/* B: a wakeup's enqueue: its CPU's DSQ or its LLC's pool (dst: the pool) */
+	POINT_ENQ_REQUEUE	= 7,	/* B: any other enqueue (preempted, slice ended): likewise */
+	POINT_PREEMPT_WAKEE	= 8,	/* C: a preempting wakee onto the waking CPU's local DSQ */
+	NR_MIG_POINTS,
+};
+
+/*
+ * Per-point counters of the gate (enum stat_idx's STAT_POINT_BASE +
+ * point * NR_POINT_STATS + one of these).
+ */
+enum point_stat {
+	POINT_DECIDED		= 0,	/* can_migrate() answered at this point */
+	POINT_ALLOWED		= 1,	/* ... and let the task move */
+	POINT_WALKS		= 2,	/* the tree walked (ml at a point the model declares, shadow anywhere) */
+	POINT_AGREE		= 3,	/* ... and its verdict equals the point's heuristic */
+	NR_POINT_STATS,
+};
+
 /* Per-CPU counters, summed by userspace (src/sched/stats.rs). */
 enum stat_idx {
 	STAT_DISPATCH_LOCAL,	/* direct dispatch from select_cpu/enqueue to an idle CPU */
@@ -110,7 +147,8 @@ enum stat_idx {
 	STAT_WAKE_OUT_WAITS,	/* + enum wake_outcome: queued wakeups that ran, by outcome */
 	STAT_WAKE_OUT_NS = STAT_WAKE_OUT_WAITS + NR_WAKE_OUTCOMES, /* + outcome: their waits until they ran (ns) */
 	STAT_MIG_BASE = STAT_WAKE_OUT_NS + NR_WAKE_OUTCOMES, /* + enum mig_verdict: can_migrate() results */
-	NR_MLSCHED_STATS = STAT_MIG_BASE + NR_MIG_VERDICTS,
+	STAT_POINT_BASE = STAT_MIG_BASE + NR_MIG_VERDICTS, /* + point * NR_POINT_STATS + enum point_stat */
+	NR_MLSCHED_STATS = STAT_POINT_BASE + NR_MIG_POINTS * NR_POINT_STATS,
 };
 
 /* Migration policy (`run --policy`). */
@@ -147,6 +185,8 @@ struct model_bank {
 	u64 generation;
 	u32 nr_nodes;
 	u32 depth;
+	u32 points;		/* bit (1 << enum mig_point): the points the model was trained for */
+	u32 pad;
 	struct model_node nodes[MODEL_MAX_NODES];
 };
 
@@ -160,22 +200,9 @@ struct mig_sample {
 	s32 heuristic;		/* can_migrate_decide()'s enum mig_verdict */
 	s32 acted;		/* the verdict acted on (enum mig_verdict) */
 	u32 policy;		/* enum mlsched_policy */
+	u32 point;		/* enum mig_point */
 };
 
-/*
- * Where a migration decision was made: the `point` column of a dataset
- * (src/learn/dataset.rs).  The kernel's balancer decides in load_balance()
- * (busy, idle or newly idle: the idle_type feature) and in active
- * balancing; this scheduler decides only when an idle CPU steals.
- */
-enum mig_point {
-	POINT_KERNEL_BALANCE	= 0,	/* collector: load_balance() to a CPU with no task */
-	POINT_KERNEL_ACTIVE	= 1,	/* collector: active balancing (LBF_ACTIVE_LB) */
-	POINT_STEAL_CPU_DSQ	= 2,	/* scheduler: steal from another CPU's DSQ */
-	POINT_STEAL_LLC_DSQ	= 3,	/* scheduler: steal from another LLC's shared DSQ */
-	POINT_KERNEL_BUSY_DST	= 4,	/* collector: load_balance() to a CPU that has tasks */
-	NR_MIG_POINTS,
-};
 
 /*
  * How a task was placed where it next runs: stamped in its context at the
@@ -213,6 +240,7 @@ struct mig_record {
 /* Argument of the SEC("syscall") program that tests can_migrate_decide(). */
 struct decide_arg {
 	struct mig_features in;
+	u32 point;		/* enum mig_point: each has its own heuristic */
 	s32 verdict;		/* out: enum mig_verdict */
 };
 

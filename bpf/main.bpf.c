@@ -6,19 +6,19 @@
  * shared DSQ per LLC.
  *   - select_cpu: the kernel's idle-CPU search (SMT-, WAKE_SYNC- and
  *     LLC-aware) within p->cpus_ptr.  A task that finds an idle CPU is
- *     dispatched straight to it.
+ *     dispatched straight to it (the gate's point A).
  *   - enqueue: pinned tasks and cache-hot wakeups (slept less than the
  *     migration cost) go to their CPU's DSQ; everything else, preempted
  *     tasks included, to the LLC's shared DSQ, which every CPU of the LLC
- *     serves, and an idle CPU the task may use is kicked.  A queued wakeup
+ *     serves, and an idle CPU the task may use is kicked (point B).  A queued wakeup
  *     preempts a running task whose vtime is well ahead (the fair class's
  *     wakeup preemption): its CPU's, or for the LLC's DSQ the waking CPU's
  *     if it may, else the one furthest ahead among --preempt-scan CPUs of
  *     the LLC (none by default).  A wakee that preempts the CPU running
  *     its wakeup goes straight onto that CPU's local DSQ, at its head, so
- *     that it is what the CPU runs next.  A task younger than 250 us is
- *     preempted by a timer when it reaches that age, rather than at the
- *     end of its slice.
+ *     that it is what the CPU runs next (point C, when that CPU is not
+ *     its own).  A task younger than 250 us is preempted by a timer when
+ *     it reaches that age, rather than at the end of its slice.
  *   - dispatch: a CPU takes the lower-vtime head of its own DSQ and its
  *     LLC's DSQ; with both empty it keeps prev if prev still wants to run,
  *     else steals, nearest queues first (its LLC, its node, other nodes).
@@ -36,13 +36,17 @@
  * RCU read-side section is queued first and kept until it leaves it (see
  * rcu_reader()): vtime order must not hold up an RCU grace period.
  *
- * Why: every steal passes through can_migrate(p, src, dst), the counterpart
- * of the kernel's can_migrate_task().  It computes the feature vector of
- * bpf/features.def and decides by --policy: the kernel's rules
- * (can_migrate_decide: affinity, migration disabled, running, cache-hot
- * unless balancing failed more than cache_nice_tries times; its userspace
- * twin is src/sched/heuristic.rs), or the learned tree (tree.bpf.h) behind
- * hard guards, or the heuristic with the tree walked beside it (shadow).
+ * Why: every place that can move a task off its CPU passes through
+ * can_migrate(p, src, dst, point), the counterpart of the kernel's
+ * can_migrate_task(): steals, and the placements A, B and C above (enum
+ * mig_point in intf.h).  It computes the feature vector of
+ * bpf/features.def and decides by --policy: each point's heuristic
+ * (can_migrate_decide: at steals the kernel's rules, affinity, migration
+ * disabled, running, cache-hot unless balancing failed more than
+ * cache_nice_tries times; at the placements the rule they followed before
+ * they asked; its userspace twin is src/sched/heuristic.rs), or the learned
+ * tree (tree.bpf.h) behind hard guards at the points its model declares,
+ * or the heuristic with the tree walked beside it (shadow).
  * The NUMA features come from a page-allocator tracepoint (numa.bpf.h,
  * loaded with the scheduler on machines with several nodes, for the ml and
  * shadow policies or --record) that counts each task's pages per node, as
@@ -285,16 +289,32 @@ static __always_inline s32 mig_hard_rules(const struct mig_features *in)
 }
 
 /*
- * The decision itself, on features only: the kernel's can_migrate_task()
- * rules in the kernel's order.  Pure, so that a SEC("syscall") program can
- * test it against its userspace twin (src/heuristic.rs).
+ * The heuristic, on features and the decision point only: at each point
+ * the rule the scheduler followed there before the gate asked (so that
+ * --policy heuristic behaves exactly as it did), and at steals the kernel's
+ * can_migrate_task() rules in the kernel's order.  Pure, so that a
+ * SEC("syscall") program can test it against its userspace twin
+ * (src/sched/heuristic.rs).
+ *   A (wake idle), C (preempt wakee): allow.  The idle search chose the CPU;
+ *     C is asked only where the direct-preemption rule already holds.
+ *   B (enqueue): a pinned task stays (migration disabled, or allowed on one
+ *     CPU only: dst_allowed 0 for the pool), and so does a cache-hot
+ *     wakeup; anything else goes to the LLC's pool.  A preempted task is
+ *     hot too, but leaves: its CPU runs another task now.
  */
-static __always_inline s32 can_migrate_decide(const struct mig_features *in)
+static __always_inline s32 can_migrate_decide(const struct mig_features *in, u32 point)
 {
-	s32 hard = mig_hard_rules(in);
+	s32 hard;
 
+	if (point == POINT_WAKE_IDLE || point == POINT_PREEMPT_WAKEE)
+		return MIG_ALLOWED;
+	hard = mig_hard_rules(in);
 	if (hard >= 0)
 		return hard;
+	if (point == POINT_ENQ_REQUEUE)
+		return MIG_ALLOWED;
+	if (point == POINT_ENQ_WAKEUP)
+		return in->f[FEAT_delta_hot] ? MIG_DENY_HOT : MIG_ALLOWED;
 	if (!in->f[FEAT_delta_hot])
 		return MIG_ALLOWED;
 	if (in->f[FEAT_extra_fails])
@@ -315,15 +335,30 @@ static s64 rq_nr_running(s32 cpu)
 	return rq ? BPF_CORE_READ(rq, nr_running) : 0;
 }
 
+static bool point_is_steal(u32 point)
+{
+	return point == POINT_STEAL_CPU_DSQ || point == POINT_STEAL_LLC_DSQ;
+}
+
+static bool point_is_enqueue(u32 point)
+{
+	return point == POINT_ENQ_WAKEUP || point == POINT_ENQ_REQUEUE;
+}
+
 /*
  * Fill the feature vector of "move @p from @src to @dst" as the scheduler
- * sees it (the scheduler column of bpf/features.def: each feature means
- * what the collector's does).
+ * sees it at @point (the scheduler column of bpf/features.def: each
+ * feature means what the collector's does; the header of features.def
+ * says what the placements' dst features are).  At an enqueue (B), @dst is
+ * @src: the pool is @src's LLC's.
  */
 static void mig_features_fill(struct mig_features *in, struct task_struct *p,
-			      s32 src, s32 dst, s64 idle_type)
+			      s32 src, s32 dst, s64 idle_type, u32 point)
 {
-	struct cpu_ctx *cctx = this_cpu_ctx();
+	u32 zero = 0;
+	/* dst's failed balances: at a steal dst is this CPU; the pool has none. */
+	struct cpu_ctx *cctx = point_is_enqueue(point) ? NULL :
+		bpf_map_lookup_percpu_elem(&cpu_ctx_stor, &zero, dst);
 	u64 now = scx_bpf_now();
 
 	in->f[FEAT_delta_hot] = is_hot(p, now);
@@ -331,8 +366,10 @@ static void mig_features_fill(struct mig_features *in, struct task_struct *p,
 	in->f[FEAT_same_node] = node_of(src) == node_of(dst);
 	in->f[FEAT_src_len] = rq_nr_running(src);
 	in->f[FEAT_extra_fails] = cctx && cctx->nr_balance_failed > cache_nice_tries;
-	in->f[FEAT_running] = scx_bpf_task_running(p);
-	in->f[FEAT_dst_allowed] = bpf_cpumask_test_cpu(dst, p->cpus_ptr);
+	/* Placements run as the task wakes or leaves its CPU: not running. */
+	in->f[FEAT_running] = point_is_steal(point) && scx_bpf_task_running(p);
+	in->f[FEAT_dst_allowed] = point_is_enqueue(point) ? p->nr_cpus_allowed > 1 :
+				  bpf_cpumask_test_cpu(dst, p->cpus_ptr);
 	in->f[FEAT_weight] = (s64)p->scx.weight * 1024 / 100;
 	in->f[FEAT_migration_disabled] = is_migration_disabled(p);
 	in->f[FEAT_idle_policy] = p->policy == SCHED_IDLE_POLICY;
@@ -396,7 +433,7 @@ static int ml_verdict(const struct mig_features *in, u64 *generation)
 
 /* Send every sample_every-th tree decision of this CPU to the twin. */
 static void sample_decision(const struct mig_features *in, u64 generation,
-			    s32 src, s32 dst, s32 tree, s32 heuristic, s32 acted)
+			    s32 src, s32 dst, s32 tree, s32 heuristic, s32 acted, u32 point)
 {
 	struct cpu_ctx *cctx = this_cpu_ctx();
 	struct mig_sample *s;
@@ -416,6 +453,7 @@ static void sample_decision(const struct mig_features *in, u64 generation,
 	s->heuristic = heuristic;
 	s->acted = acted;
 	s->policy = policy;
+	s->point = point;
 	bpf_ringbuf_submit(s, 0);
 	stat_inc(STAT_SAMPLES);
 }
@@ -446,17 +484,44 @@ static void record_decision(const struct mig_features *in, s32 src, s32 dst,
 	stat_inc(STAT_RECORDS);
 }
 
+/* Per-point counter @what (enum point_stat) of @point. */
+static void point_stat_inc(u32 point, u32 what)
+{
+	if (point < NR_MIG_POINTS && what < NR_POINT_STATS)
+		stat_inc(STAT_POINT_BASE + point * NR_POINT_STATS + what);
+}
+
+/*
+ * Does the model in force decide at @point?  A model file declares the
+ * points it was trained for (model_bank.points); elsewhere the point's
+ * heuristic decides.  With no model, the tree's own fallback decides (and
+ * counts it).
+ */
+static bool model_decides_at(u32 point)
+{
+	const struct model_bank *b = model_bank_get(model_active);
+
+	if (!b || !b->generation)
+		return true;
+	return point < 32 && (b->points & (1U << point));
+}
+
 /*
  * The ml and shadow policies on a filled vector: returns the verdict to act
- * on.  Global (noinline): the verifier checks it once, on its own.
+ * on.  ml acts on the tree only at the points its model declares; shadow
+ * walks it at every point, so that its agreement with each point's
+ * heuristic is known before a model is trained there.  Global (noinline):
+ * the verifier checks it once, on its own.
  */
-__noinline int ml_gate(const struct mig_features *in, s32 heuristic, s32 src, s32 dst)
+__noinline int ml_gate(const struct mig_features *in, s32 heuristic, s32 src, s32 dst, u32 point)
 {
 	u64 generation = 0;
 	s32 guard;
 	int tree;
 
 	if (!in)
+		return heuristic;
+	if (policy == POLICY_ML && !model_decides_at(point))
 		return heuristic;
 	guard = ml_guard(in);
 	if (guard >= 0)
@@ -465,21 +530,25 @@ __noinline int ml_gate(const struct mig_features *in, s32 heuristic, s32 src, s3
 	if (tree < 0)
 		return heuristic;
 	stat_inc(tree ? STAT_ML_MIGRATE : STAT_ML_STAY);
-	if ((bool)tree == verdict_allows(heuristic))
+	point_stat_inc(point, POINT_WALKS);
+	if ((bool)tree == verdict_allows(heuristic)) {
 		stat_inc(STAT_ML_AGREE);
+		point_stat_inc(point, POINT_AGREE);
+	}
 	if (policy == POLICY_ML) {
 		s32 verdict = tree ? MIG_ML_ALLOWED : MIG_ML_DENIED;
 
-		sample_decision(in, generation, src, dst, tree, heuristic, verdict);
+		sample_decision(in, generation, src, dst, tree, heuristic, verdict, point);
 		return verdict;
 	}
-	sample_decision(in, generation, src, dst, tree, heuristic, heuristic);
+	sample_decision(in, generation, src, dst, tree, heuristic, heuristic, point);
 	return heuristic;
 }
 
 /*
- * can_migrate - may @p move from CPU @src to CPU @dst?
- * The one gate of every migration this scheduler makes on its own.
+ * can_migrate - may @p move from CPU @src to CPU @dst, deciding at @point?
+ * The one gate of every migration this scheduler makes on its own: steals,
+ * and the placements A, B and C (enum mig_point).
  * A global function (verified once, on its own, with @p a trusted task
  * pointer): inlined into the steal loops, its branches made the verifier
  * give up on ops.dispatch (over a million instructions) once the tree was
@@ -497,11 +566,14 @@ __noinline int can_migrate(struct task_struct *p __arg_trusted, s32 src, s32 dst
 
 	if (!p)
 		return MIG_DENY_AFFINITY;
-	mig_features_fill(&in, p, src, dst, idle_type);
-	verdict = can_migrate_decide(&in);
+	mig_features_fill(&in, p, src, dst, idle_type, point);
+	verdict = can_migrate_decide(&in, point);
 	if (policy != POLICY_HEURISTIC)
-		verdict = ml_gate(&in, verdict, src, dst);
+		verdict = ml_gate(&in, verdict, src, dst, point);
 	stat_inc(STAT_MIG_BASE + verdict);
+	point_stat_inc(point, POINT_DECIDED);
+	if (verdict_allows(verdict))
+		point_stat_inc(point, POINT_ALLOWED);
 	record_decision(&in, src, dst, verdict, point);
 	return verdict;
 }
@@ -521,7 +593,11 @@ static bool verdict_pinned(s32 verdict)
  * or scx_bpf_select_cpu_dfl() before 6.17), as scx_bpfland does: prev_cpu
  * if its whole SMT core is idle, WAKE_SYNC to the waker's CPU, a fully
  * idle core, then any idle CPU of prev's LLC, node, and system, within
- * p->cpus_ptr.  A task that finds one is dispatched straight to it.
+ * p->cpus_ptr.  A task that finds one is dispatched straight to it, if
+ * the gate lets it move there (point A, when the CPU is not prev).  A
+ * refusal releases the idle CPU the search claimed (cleared from the idle
+ * mask): kicked, it finds nothing to run and goes idle again.  The task
+ * then stays on prev and enqueue decides (point B).
  */
 s32 BPF_STRUCT_OPS(mlsched_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
 {
@@ -533,6 +609,11 @@ s32 BPF_STRUCT_OPS(mlsched_select_cpu, struct task_struct *p, s32 prev_cpu, u64 
 		is_idle = cpu >= 0;
 	} else {
 		cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+	}
+	if (is_idle && cpu != prev_cpu &&
+	    !verdict_allows(can_migrate(p, prev_cpu, cpu, 1, POINT_WAKE_IDLE))) {
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+		return prev_cpu;
 	}
 	if (is_idle) {
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
@@ -795,7 +876,11 @@ static u8 wakeup_kick(s32 cpu, s64 lead)
 static __always_inline u8 wakeup_queue(struct task_struct *p, u64 dsq, s32 cpu, s64 lead, u64 vtime,
 		       u64 enq_flags)
 {
-	if (lead > 0 && preempt_direct && cpu == bpf_get_smp_processor_id()) {
+	s32 src = scx_bpf_task_cpu(p);
+
+	/* Onto another CPU than its own: the gate decides (point C). */
+	if (lead > 0 && preempt_direct && cpu == bpf_get_smp_processor_id() &&
+	    (cpu == src || verdict_allows(can_migrate(p, src, cpu, 0, POINT_PREEMPT_WAKEE)))) {
 		scx_bpf_task_set_dsq_vtime(p, vtime);
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, slice_ns, enq_flags | SCX_ENQ_PREEMPT);
 		stat_inc(STAT_PREEMPT);
@@ -956,13 +1041,17 @@ static u64 rcu_reader_first(struct mls_task_ctx *tctx, u64 vtime)
 }
 
 /*
- * enqueue: pinned tasks, and wakeups that are still cache-hot (they slept
- * less than the migration cost), go to their CPU's DSQ.  Everything else,
- * preempted tasks included, goes to the LLC's shared DSQ, which every CPU
- * of the LLC serves: a task whose slice ran out was replaced by another on
- * its CPU, so its cache there is about to go cold anyway, and any sibling
- * that goes idle first runs it.  (Hotness is judged again, at the time of
- * the decision, when a steal considers the task: see can_migrate().)
+ * enqueue: pinned tasks stay on their CPU's DSQ.  For any other task the
+ * gate decides (point B) whether it stays there or goes to the LLC's
+ * shared DSQ, which every CPU of the LLC serves.  Its heuristic keeps
+ * wakeups that are still cache-hot (they slept less than the migration
+ * cost) and sends everything else to the pool, preempted tasks included:
+ * a task whose slice ran out was replaced by another on its CPU, so its
+ * cache there is about to go cold anyway, and any sibling that goes idle
+ * first runs it.  (Hotness is judged again, at the time of the decision,
+ * when a steal considers the task: see can_migrate().)  Pinned tasks do
+ * not ask: every policy refuses them (the hard rules), and per-CPU
+ * kthreads enqueue often.
  */
 void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 {
@@ -980,7 +1069,8 @@ void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 	}
 	if (!wakeup && rcu_reader(p))
 		vtime = rcu_reader_first(tctx, vtime);
-	if (p->nr_cpus_allowed == 1 || is_migration_disabled(p) || (wakeup && is_hot(p, now))) {
+	if (p->nr_cpus_allowed == 1 || is_migration_disabled(p) ||
+	    !verdict_allows(can_migrate(p, cpu, cpu, 0, wakeup ? POINT_ENQ_WAKEUP : POINT_ENQ_REQUEUE))) {
 		path = PATH_OWN_QUEUE;
 		if (wakeup) {
 			outcome = wakeup_preempt(p, cpu, vtime, enq_flags);
@@ -1512,7 +1602,7 @@ int test_can_migrate_decide(struct decide_arg *arg)
 	struct mig_features in;
 
 	__builtin_memcpy(&in, &arg->in, sizeof(in));
-	arg->verdict = can_migrate_decide(&in);
+	arg->verdict = can_migrate_decide(&in, arg->point);
 	return 0;
 }
 

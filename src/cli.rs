@@ -249,6 +249,12 @@ pub struct SelftestOpts {
     #[arg(long, num_args = 1.., value_name = "DATASET")]
     pub replay: Vec<PathBuf>,
 
+    /// Instead: check serving datasets that `run --record` wrote under the
+    /// heuristic policy: at every decision point, each recorded verdict
+    /// must equal the point's heuristic (no sched_ext needed).
+    #[arg(long, num_args = 1.., value_name = "DATASET", conflicts_with = "replay")]
+    pub check_record: Vec<PathBuf>,
+
     #[command(flatten)]
     pub run: RunOpts,
 }

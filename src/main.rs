@@ -148,13 +148,20 @@ fn real_main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Selftest(o) if !o.check_record.is_empty() => {
+            init_logging(o.run.verbose)?;
+            for line in selftest::check_record(&o.check_record)? {
+                println!("{line}");
+            }
+            Ok(())
+        }
         Command::Selftest(o) => {
             init_logging(o.run.verbose)?;
             preflight::check_can_run(Path::new(preflight::SYSFS_SCHED_EXT), preflight::euid())?;
             let vectors = selftest::vectors(o.random, 0x5eed);
             let n = scheduler::selftest(&o.run, &vectors)?;
             println!(
-                "selftest: BPF can_migrate_decide and balance_failed_next agree with their Rust twins on {n} cases"
+                "selftest: BPF can_migrate_decide (at every decision point) and balance_failed_next agree with their Rust twins on {n} cases"
             );
             Ok(())
         }

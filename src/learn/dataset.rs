@@ -56,8 +56,17 @@ pub fn point_name(point: i64) -> &'static str {
         Ok(c::mig_point_POINT_STEAL_CPU_DSQ) => "steal_cpu_dsq",
         Ok(c::mig_point_POINT_STEAL_LLC_DSQ) => "steal_llc_dsq",
         Ok(c::mig_point_POINT_KERNEL_BUSY_DST) => "kernel_busy_dst",
+        Ok(c::mig_point_POINT_WAKE_IDLE) => "wake_idle",
+        Ok(c::mig_point_POINT_ENQ_WAKEUP) => "enq_wakeup",
+        Ok(c::mig_point_POINT_ENQ_REQUEUE) => "enq_requeue",
+        Ok(c::mig_point_POINT_PREEMPT_WAKEE) => "preempt_wakee",
         _ => "?",
     }
+}
+
+/// The decision point (enum mig_point) of a name that [`point_name`] gives.
+pub fn point_by_name(name: &str) -> Option<u32> {
+    (0..c::mig_point_NR_MIG_POINTS).find(|p| point_name(*p as i64) == name)
 }
 
 #[derive(Debug, Clone)]
@@ -70,17 +79,14 @@ pub struct Dataset {
     pub ctx: Vec<RowCtx>,
 }
 
-/// Was this decision made at a point the scheduler has?  Its steals are;
-/// of the kernel's, balances of an idle or newly idle CPU that has no task
-/// are, and balances of a busy CPU (idle_type 0), balances to a CPU that
-/// has tasks, and active balancing are not.
+/// Was this decision made at a point the scheduler has?  Its own points
+/// (steals and placements) are; of the kernel's, balances of an idle or
+/// newly idle CPU that has no task are, and balances of a busy CPU
+/// (idle_type 0), balances to a CPU that has tasks, and active balancing
+/// are not.
 pub fn scheduler_has_point(x: &FeatureVec, ctx: Option<&RowCtx>) -> bool {
-    let steal = [
-        c::mig_point_POINT_STEAL_CPU_DSQ,
-        c::mig_point_POINT_STEAL_LLC_DSQ,
-    ];
     if let Some(p) = ctx.and_then(|c| u32::try_from(c.point).ok()) {
-        if steal.contains(&p) {
+        if crate::sched::heuristic::SCHEDULER_POINTS.contains(&p) {
             return true;
         }
         if p == c::mig_point_POINT_KERNEL_ACTIVE || p == c::mig_point_POINT_KERNEL_BUSY_DST {

@@ -13,6 +13,12 @@
 //! for integer x, x < s exactly when x < ceil(s), so the integer tree gives
 //! linfa's prediction on every integer vector (tests check it).
 //!
+//! `points` names the decision points (enum mig_point, by the names of
+//! `dataset::point_name`) the model was trained for: under `--policy ml`
+//! the tree decides there, and each other point's heuristic decides.  A
+//! file without it was trained for the steals, the only points the
+//! scheduler asked its gate before issue #23.
+//!
 //! A trained model also carries `linfa`, linfa-trees' own `DecisionTree`
 //! (its serde form, with float splits): the scheduler's userspace twin
 //! (src/sched/twin.rs) predicts with it to check every sampled BPF verdict.
@@ -88,6 +94,9 @@ pub struct Model {
     pub features: Vec<String>,
     pub depth: usize,
     pub nodes: Vec<Node>,
+    /// The decision points the model decides at (names of enum mig_point).
+    #[serde(default = "steal_points")]
+    pub points: Vec<String>,
     /// Share of the impurity decrease per feature (sums to 1), from linfa.
     pub importance: Vec<f64>,
     pub metrics: ModelMetrics,
@@ -167,7 +176,49 @@ fn flatten(node: &TreeNode<f64, usize>, out: &mut Vec<Node>) -> Result<u32> {
     Ok(idx as u32)
 }
 
+/// The points of a model file that names none: the steals.
+pub fn steal_points() -> Vec<String> {
+    [
+        c::mig_point_POINT_STEAL_CPU_DSQ,
+        c::mig_point_POINT_STEAL_LLC_DSQ,
+    ]
+    .map(|p| crate::learn::dataset::point_name(p as i64).to_string())
+    .to_vec()
+}
+
+/// Parse point names (the scheduler's points only) into enum mig_point values.
+pub fn parse_points(names: &[String]) -> Result<Vec<u32>> {
+    if names.is_empty() {
+        bail!("a model must decide at one point at least");
+    }
+    let known = || {
+        crate::sched::heuristic::SCHEDULER_POINTS
+            .map(|p| crate::learn::dataset::point_name(p as i64))
+            .join(", ")
+    };
+    names
+        .iter()
+        .map(|n| {
+            crate::learn::dataset::point_by_name(n)
+                .filter(|p| crate::sched::heuristic::SCHEDULER_POINTS.contains(p))
+                .with_context(|| {
+                    format!(
+                        "{n:?} is not a decision point of the scheduler (known: {})",
+                        known()
+                    )
+                })
+        })
+        .collect()
+}
+
 impl Model {
+    /// The points the model decides at, as model_bank.points: bit 1 << point.
+    pub fn points_mask(&self) -> Result<u32> {
+        Ok(parse_points(&self.points)?
+            .into_iter()
+            .fold(0, |m, p| m | 1 << p))
+    }
+
     pub fn from_linfa(
         tree: &DecisionTree<f64, usize>,
         metrics: ModelMetrics,
@@ -184,6 +235,7 @@ impl Model {
             features: SCHEMA.names().map(str::to_string).collect(),
             depth: 0,
             nodes,
+            points: steal_points(),
             importance: importance
                 .iter()
                 .map(|v| if v.is_finite() { *v } else { 0.0 })
@@ -210,6 +262,7 @@ impl Model {
                 self.version
             );
         }
+        self.points_mask()?;
         if self.schema_hash != SCHEMA.hash_hex() {
             bail!(
                 "model feature schema {} differs from this build's {} (bpf/features.def changed); retrain it",
@@ -440,6 +493,7 @@ pub mod tests {
             features: SCHEMA.names().map(str::to_string).collect(),
             depth: 1,
             nodes: vec![Node::split(HOT as i32, 1, 1, 2), leaf(1), leaf(0)],
+            points: steal_points(),
             importance: vec![0.0; NR_FEATURES],
             metrics: ModelMetrics::default(),
             training: TrainingInfo::default(),

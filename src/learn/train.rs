@@ -103,6 +103,17 @@ pub struct TrainOpts {
     /// steals; not a busy CPU's periodic balance, nor active balancing.
     #[arg(long)]
     pub scheduler_points: bool,
+    /// The decision points the model will decide at under `--policy ml`
+    /// (comma-separated names of enum mig_point: steal_cpu_dsq,
+    /// steal_llc_dsq, wake_idle, enq_wakeup, enq_requeue, preempt_wakee);
+    /// each other point's heuristic decides there.  An imitation of the
+    /// kernel's balancer belongs at the steals.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "steal_cpu_dsq,steal_llc_dsq"
+    )]
+    pub points: Vec<String>,
 }
 
 /// Offsets of each dataset's rows in the concatenated rows.
@@ -355,7 +366,11 @@ pub fn run(o: &TrainOpts) -> Result<Model> {
         scheduler_points: o.scheduler_points,
         split: o.split.name().to_string(),
     };
-    let model = Model::from_linfa(&tree, metrics, training)?;
+    crate::learn::model::parse_points(&o.points)?;
+    let model = Model {
+        points: o.points.clone(),
+        ..Model::from_linfa(&tree, metrics, training)?
+    };
     // The exported integer tree must answer exactly as linfa on every row we have.
     let all: Vec<usize> = (0..y.len()).collect();
     let linfa = predict(&tree, &x, &all);
@@ -429,6 +444,7 @@ mod tests {
             folds: 3,
             seed: 1,
             scheduler_points: false,
+            points: crate::learn::model::steal_points(),
         }
     }
 
@@ -610,6 +626,7 @@ mod linfa_patch {
                 folds: 0,
                 seed: 1,
                 scheduler_points: false,
+                points: crate::learn::model::steal_points(),
             };
             let tree = fit(&x, &y, &all, &o).unwrap();
             assert_eq!(
@@ -656,6 +673,7 @@ mod shipped {
             folds: 0,
             seed: t.seed,
             scheduler_points: t.scheduler_points,
+            points: crate::learn::model::steal_points(),
         };
         let (x, y, sets) = load_all(&o).unwrap();
         let lens: Vec<usize> = sets.iter().map(Dataset::len).collect();

@@ -1,5 +1,8 @@
-//! The userspace twin of can_migrate_decide() in bpf/main.bpf.c: the
-//! kernel's can_migrate_task() rules on a feature vector.
+//! The userspace twin of can_migrate_decide() in bpf/main.bpf.c: each
+//! decision point's heuristic on a feature vector.  At steals it is the
+//! kernel's can_migrate_task() rules; at the scheduler's placements (A, B
+//! and C of enum mig_path) it is the rule the scheduler followed there
+//! before the gate asked, so that `--policy heuristic` behaves as it did.
 //!
 //! Why a twin: the BPF function cannot be unit-tested on a host without
 //! sched_ext, and the learned model decides beside it; the VM test
@@ -72,6 +75,40 @@ pub fn decide(v: &FeatureVec) -> Verdict {
         Verdict::AllowedFails
     } else {
         Verdict::DenyHot
+    }
+}
+
+/// The placements' points (enum mig_point), in enum order, with the
+/// steals: every point where the scheduler asks its gate.
+pub const SCHEDULER_POINTS: [u32; 6] = [
+    c::mig_point_POINT_STEAL_CPU_DSQ,
+    c::mig_point_POINT_STEAL_LLC_DSQ,
+    c::mig_point_POINT_WAKE_IDLE,
+    c::mig_point_POINT_ENQ_WAKEUP,
+    c::mig_point_POINT_ENQ_REQUEUE,
+    c::mig_point_POINT_PREEMPT_WAKEE,
+];
+
+/// The heuristic of decision point `point` (enum mig_point); the kernel's
+/// rule at steals and at the collector's points.
+///   A (wake idle), C (preempt wakee): allow.  The idle search chose the
+///     CPU; C is asked only where the direct-preemption rule holds.
+///   B (enqueue, wakeup or not): migration disabled, or a single allowed
+///     CPU (dst_allowed 0 for the pool), stays; a cache-hot wakeup stays;
+///     the rest goes to the LLC's pool.  running is 0 there by definition.
+pub fn decide_at(v: &FeatureVec, point: u32) -> Verdict {
+    match point {
+        c::mig_point_POINT_WAKE_IDLE | c::mig_point_POINT_PREEMPT_WAKEE => Verdict::Allowed,
+        c::mig_point_POINT_ENQ_WAKEUP | c::mig_point_POINT_ENQ_REQUEUE => match decide(v) {
+            hard @ (Verdict::DenyPinned | Verdict::DenyAffinity | Verdict::DenyRunning) => hard,
+            _ if point == c::mig_point_POINT_ENQ_WAKEUP
+                && f(v, c::mlsched_feature_FEAT_delta_hot) != 0 =>
+            {
+                Verdict::DenyHot
+            }
+            _ => Verdict::Allowed,
+        },
+        _ => decide(v),
     }
 }
 
@@ -154,6 +191,51 @@ mod tests {
             1,
         );
         assert_eq!(decide(&pinned), Verdict::DenyPinned);
+    }
+
+    /// Each placement's rule, as the scheduler followed it before the gate
+    /// asked (bpf/main.bpf.c before issue #23): select_cpu's idle CPU was
+    /// taken, a preempting wakee went onto the waking CPU, and enqueue kept
+    /// on its CPU exactly `nr_cpus_allowed == 1 || migration disabled ||
+    /// (wakeup && hot)`.
+    #[test]
+    fn each_point_reproduces_the_old_rule() {
+        use c::{mig_point_POINT_ENQ_REQUEUE as REQUEUE, mig_point_POINT_ENQ_WAKEUP as WAKEUP};
+        for v in crate::sched::selftest::vectors(500, 11) {
+            for p in [
+                c::mig_point_POINT_WAKE_IDLE,
+                c::mig_point_POINT_PREEMPT_WAKEE,
+            ] {
+                assert_eq!(decide_at(&v, p), Verdict::Allowed);
+            }
+            // B's features: running is 0 there, dst_allowed is "more than one CPU"
+            let v = with(v, c::mlsched_feature_FEAT_running, 0);
+            let flag = |i: u32| v[i as usize] != 0;
+            let pinned = !flag(c::mlsched_feature_FEAT_dst_allowed)
+                || flag(c::mlsched_feature_FEAT_migration_disabled);
+            let hot = flag(c::mlsched_feature_FEAT_delta_hot);
+            for (p, wakeup) in [(WAKEUP, true), (REQUEUE, false)] {
+                let stays = pinned || (wakeup && hot);
+                assert_eq!(decide_at(&v, p).allows(), !stays, "point {p} on {v:?}");
+            }
+            for p in [
+                c::mig_point_POINT_STEAL_CPU_DSQ,
+                c::mig_point_POINT_STEAL_LLC_DSQ,
+            ] {
+                assert_eq!(decide_at(&v, p), decide(&v));
+            }
+        }
+        // a hot preempted task leaves; a hot wakeup stays, and says why
+        let hot = with(cold_movable(), c::mlsched_feature_FEAT_delta_hot, 1);
+        assert_eq!(decide_at(&hot, REQUEUE), Verdict::Allowed);
+        assert_eq!(decide_at(&hot, WAKEUP), Verdict::DenyHot);
+        // failed balances do not let a hot wakeup go (they are a steal's)
+        let fails = with(hot, c::mlsched_feature_FEAT_extra_fails, 1);
+        assert_eq!(decide_at(&fails, WAKEUP), Verdict::DenyHot);
+        assert_eq!(
+            decide_at(&fails, c::mig_point_POINT_STEAL_CPU_DSQ),
+            Verdict::AllowedFails
+        );
     }
 
     #[test]

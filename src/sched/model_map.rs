@@ -81,6 +81,7 @@ pub fn bank(model: &Model, generation: u64) -> Result<c::model_bank> {
     b.generation = generation;
     b.nr_nodes = model.nodes.len() as u32;
     b.depth = depth as u32;
+    b.points = model.points_mask()?;
     for (dst, n) in b.nodes.iter_mut().zip(&model.nodes) {
         dst.feature = n.feature;
         dst.threshold = n.threshold;
@@ -190,6 +191,21 @@ mod tests {
         let m = tiny();
         let b = bank(&m, 3).unwrap();
         assert_eq!((b.generation, b.nr_nodes, b.depth), (3, 3, 1));
+        // a model without `points` decides at the steals only
+        assert_eq!(
+            b.points,
+            1 << c::mig_point_POINT_STEAL_CPU_DSQ | 1 << c::mig_point_POINT_STEAL_LLC_DSQ
+        );
+        let mut at_a = m.clone();
+        at_a.points = vec!["wake_idle".into()];
+        assert_eq!(
+            bank(&at_a, 1).unwrap().points,
+            1 << c::mig_point_POINT_WAKE_IDLE
+        );
+        at_a.points = vec!["kernel_balance".into()];
+        assert!(bank(&at_a, 1).is_err(), "not a point of the scheduler");
+        at_a.points.clear();
+        assert!(bank(&at_a, 1).is_err(), "a model that decides nowhere");
         assert_eq!(
             (b.nodes[0].feature, b.nodes[0].threshold),
             (c::mlsched_feature_FEAT_delta_hot as i32, 1)

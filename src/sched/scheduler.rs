@@ -351,6 +351,7 @@ impl<'a> Scheduler<'a> {
             twin_checked: twin.checked,
             twin_agree: twin.agree,
             twin_disagree: twin.disagree,
+            twin_heuristic_disagree: twin.heuristic_disagree,
             model_generation: self.model.as_ref().map_or(0, |m| m.banks.generation()),
             ..Metrics::from_counters(&stats::read_counters(&self.skel.maps.stats)?).with_moves(
                 MovedBy::from_counters(&stats::read_sum(
@@ -464,8 +465,14 @@ impl<'a> Scheduler<'a> {
         let t = self.twin.borrow().counts;
         if t.checked + t.unknown_generation > 0 {
             info!(
-                "twin: linfa checked {} sampled decisions ({} of an unknown model generation skipped), agreed on {}, disagreed on {}",
-                t.checked, t.unknown_generation, t.agree, t.disagree
+                "twin: linfa checked {} sampled decisions ({} of an unknown model generation skipped), agreed on {}, disagreed on {}; \
+                 per point (agreed/checked): {}; the Rust heuristic disagreed with BPF's on {}",
+                t.checked,
+                t.unknown_generation,
+                t.agree,
+                t.disagree,
+                t.per_point(),
+                t.heuristic_disagree
             );
         }
         uei_report!(&self.skel, uei).map_err(|e| Ejected(format!("{e:#}")).into())
@@ -480,10 +487,12 @@ impl Drop for Scheduler<'_> {
     }
 }
 
-/// Run the BPF can_migrate_decide() on `v` through its SEC("syscall") program.
-fn bpf_decide(skel: &BpfSkel<'_>, v: &FeatureVec) -> Result<i64> {
+/// Run the BPF can_migrate_decide() on `v` at decision point `point`
+/// through its SEC("syscall") program.
+fn bpf_decide(skel: &BpfSkel<'_>, v: &FeatureVec, point: u32) -> Result<i64> {
     let mut arg: c::decide_arg = unsafe { std::mem::zeroed() };
     arg.in_.f.copy_from_slice(v);
+    arg.point = point;
     super::run_syscall(&skel.progs.test_can_migrate_decide, &mut arg)?;
     Ok(arg.verdict as i64)
 }
@@ -500,7 +509,8 @@ fn bpf_balance_failed(skel: &BpfSkel<'_>, failed: u64, seen: u32, idle_type: i64
 }
 
 /// Load (without attaching) and check the BPF decision against its Rust twin
-/// on `vectors`, and the BPF failed-balance count against its twin on every
+/// on `vectors` at every decision point (the kernel's and the scheduler's),
+/// and the BPF failed-balance count against its twin on every
 /// combination of what a steal can see.  Returns the number of cases checked.
 pub fn selftest(opts: &RunOpts, vectors: &[FeatureVec]) -> Result<usize> {
     let mut open_object = MaybeUninit::uninit();
@@ -529,18 +539,22 @@ pub fn selftest(opts: &RunOpts, vectors: &[FeatureVec]) -> Result<usize> {
             }
         }
     }
-    for v in vectors {
-        let bpf = bpf_decide(&skel, v)?;
-        let rust = crate::sched::heuristic::decide(v);
-        if Verdict::from_raw(bpf) != Some(rust) {
-            bail!(
-                "BPF and Rust disagree on {v:?}: BPF verdict {bpf}, Rust {} ({})",
-                rust.label(),
-                if rust.allows() { "migrate" } else { "stay" }
-            );
+    for point in 0..c::mig_point_NR_MIG_POINTS {
+        for v in vectors {
+            let bpf = bpf_decide(&skel, v, point)?;
+            let rust = crate::sched::heuristic::decide_at(v, point);
+            if Verdict::from_raw(bpf) != Some(rust) {
+                bail!(
+                    "BPF and Rust disagree at point {} on {v:?}: BPF verdict {bpf}, Rust {} ({})",
+                    crate::learn::dataset::point_name(point as i64),
+                    rust.label(),
+                    if rust.allows() { "migrate" } else { "stay" }
+                );
+            }
+            cases += 1;
         }
     }
-    Ok(cases + vectors.len())
+    Ok(cases)
 }
 
 #[cfg(test)]

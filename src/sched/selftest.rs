@@ -1,7 +1,10 @@
 //! Feature vectors for checking the BPF decision against its Rust twin:
 //! every combination of the inputs the rule reads, then random vectors
 //! (fixed seed, so a failure is reproducible).  And the replay check of the
-//! tree: the BPF walk against linfa on every row of datasets.
+//! tree: the BPF walk against linfa on every row of datasets.  And the
+//! record check: every verdict a `run --record` of the heuristic policy
+//! wrote equals its point's heuristic (the rule the scheduler followed
+//! there before the gate asked), point by point.
 
 use std::path::PathBuf;
 
@@ -87,10 +90,112 @@ pub fn replay(model: &Model, datasets: &[PathBuf]) -> Result<Vec<String>> {
     Ok(lines)
 }
 
+/// Check serving datasets that `run --record` wrote under the heuristic
+/// policy: at every decision point, each row's verdict (its label) must be
+/// what the point's heuristic says on its features.  Fails on any
+/// disagreement, on a file of another policy, and on a file without rows.
+/// Returns one line per point seen, per file.
+pub fn check_record(paths: &[PathBuf]) -> Result<Vec<String>> {
+    use std::collections::BTreeMap;
+    let mut lines = Vec::new();
+    for path in paths {
+        let ds = dataset::read(path)?;
+        match ds.meta.get("policy").map(String::as_str) {
+            Some("heuristic") => {}
+            other => bail!(
+                "{}: recorded under policy {other:?}; only a heuristic recording shows the old rule",
+                path.display()
+            ),
+        }
+        if ds.ctx.len() != ds.len() || ds.is_empty() {
+            bail!("{}: no rows with a decision point", path.display());
+        }
+        // point -> (rows, agreeing rows, moves allowed)
+        let mut per: BTreeMap<i64, (usize, usize, usize)> = BTreeMap::new();
+        let mut bad = Vec::new();
+        for (i, ((x, y), ctx)) in ds.x.iter().zip(&ds.y).zip(&ds.ctx).enumerate() {
+            let want = u32::try_from(ctx.point)
+                .map(|p| crate::sched::heuristic::decide_at(x, p).allows())
+                .unwrap_or(!*y);
+            let e = per.entry(ctx.point).or_default();
+            e.0 += 1;
+            e.2 += *y as usize;
+            if want == *y {
+                e.1 += 1;
+            } else if bad.len() < 5 {
+                bad.push(format!(
+                    "row {i} at {}: recorded {}, heuristic {}: {}",
+                    dataset::point_name(ctx.point),
+                    *y as u8,
+                    want as u8,
+                    crate::sched::twin::describe(x)
+                ));
+            }
+        }
+        for (point, (rows, agree, allowed)) in &per {
+            lines.push(format!(
+                "record: {}: {}: {agree} of {rows} verdicts ({:.2}%) equal the point's heuristic ({allowed} allowed)",
+                path.display(),
+                dataset::point_name(*point),
+                *agree as f64 * 100.0 / *rows as f64
+            ));
+        }
+        if !bad.is_empty() {
+            bail!(
+                "{}: recorded verdicts differ from their point's heuristic:\n{}",
+                path.display(),
+                bad.join("\n")
+            );
+        }
+    }
+    Ok(lines)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sched::heuristic::{decide, Verdict};
+
+    /// A heuristic recording passes point by point; one verdict that is
+    /// not its point's rule, or a recording of another policy, fails.
+    #[test]
+    fn record_check_finds_a_verdict_off_the_rule() {
+        use crate::learn::dataset::{RowCtx, Writer};
+        use crate::sched::heuristic::{decide_at, SCHEDULER_POINTS};
+        let d = tempfile::tempdir().unwrap();
+        let write = |name: &str, policy: &str, flip: Option<usize>| {
+            let path = d.path().join(name);
+            let mut w =
+                Writer::create_with_context(&path, &[("policy", policy.to_string())]).unwrap();
+            // (small values: a dataset holds integers within ±2^53)
+            for (i, v) in vectors(200, 5)
+                .iter()
+                .map(|v| v.map(|x| x.rem_euclid(3)))
+                .enumerate()
+            {
+                let v = &v;
+                let point = SCHEDULER_POINTS[i % SCHEDULER_POINTS.len()];
+                let allows = decide_at(v, point).allows() ^ (flip == Some(i));
+                let ctx = RowCtx {
+                    point: point as i64,
+                    src: 0,
+                    dst: 1,
+                };
+                w.write_ctx(v, allows, ctx).unwrap();
+            }
+            w.finish(&[]).unwrap()
+        };
+        let good = write("good.csv", "heuristic", None);
+        let lines = check_record(&[good]).unwrap();
+        assert_eq!(lines.len(), SCHEDULER_POINTS.len(), "{lines:?}");
+        assert!(lines.iter().all(|l| l.contains("(100.00%)")), "{lines:?}");
+        assert!(lines.iter().any(|l| l.contains("enq_wakeup")), "{lines:?}");
+        let bad = write("bad.csv", "heuristic", Some(9));
+        let e = check_record(&[bad]).unwrap_err().to_string();
+        assert!(e.contains("row 9 at"), "{e}");
+        let ml = write("ml.csv", "ml", None);
+        assert!(check_record(&[ml]).is_err());
+    }
 
     #[test]
     fn vectors_reach_every_verdict() {

@@ -145,6 +145,50 @@ pub struct Metrics {
         desc = "Migrations no path accounts for: the tracepoint's count less the moved_* of the paths"
     )]
     pub moved_other: u64,
+    #[stat(desc = "Gate decisions at A, select_cpu's idle CPU (not prev)")]
+    pub gate_wake_idle: u64,
+    #[stat(desc = "... that let the task move")]
+    pub gate_wake_idle_allowed: u64,
+    #[stat(desc = "... tree walks there (ml where the model decides, shadow everywhere)")]
+    pub gate_wake_idle_walks: u64,
+    #[stat(desc = "... walks whose verdict equals the point's heuristic")]
+    pub gate_wake_idle_agree: u64,
+    #[stat(desc = "Gate decisions at B, a wakeup's enqueue: its CPU or the LLC's pool")]
+    pub gate_enq_wakeup: u64,
+    #[stat(desc = "... that let the task move")]
+    pub gate_enq_wakeup_allowed: u64,
+    #[stat(desc = "... tree walks there (ml where the model decides, shadow everywhere)")]
+    pub gate_enq_wakeup_walks: u64,
+    #[stat(desc = "... walks whose verdict equals the point's heuristic")]
+    pub gate_enq_wakeup_agree: u64,
+    #[stat(desc = "Gate decisions at B, any other enqueue (preempted, slice ended)")]
+    pub gate_enq_requeue: u64,
+    #[stat(desc = "... that let the task move")]
+    pub gate_enq_requeue_allowed: u64,
+    #[stat(desc = "... tree walks there (ml where the model decides, shadow everywhere)")]
+    pub gate_enq_requeue_walks: u64,
+    #[stat(desc = "... walks whose verdict equals the point's heuristic")]
+    pub gate_enq_requeue_agree: u64,
+    #[stat(desc = "Gate decisions at C, a preempting wakee onto the waking CPU")]
+    pub gate_preempt_wakee: u64,
+    #[stat(desc = "... that let the task move")]
+    pub gate_preempt_wakee_allowed: u64,
+    #[stat(desc = "... tree walks there (ml where the model decides, shadow everywhere)")]
+    pub gate_preempt_wakee_walks: u64,
+    #[stat(desc = "... walks whose verdict equals the point's heuristic")]
+    pub gate_preempt_wakee_agree: u64,
+    #[stat(desc = "Gate decisions at steals from another CPU's or LLC's DSQ")]
+    pub gate_steal: u64,
+    #[stat(desc = "... that let the task move")]
+    pub gate_steal_allowed: u64,
+    #[stat(desc = "... tree walks there (ml where the model decides, shadow everywhere)")]
+    pub gate_steal_walks: u64,
+    #[stat(desc = "... walks whose verdict equals the point's heuristic")]
+    pub gate_steal_agree: u64,
+    #[stat(
+        desc = "Twin samples whose BPF heuristic verdict differs from the Rust heuristic's (must be 0)"
+    )]
+    pub twin_heuristic_disagree: u64,
     #[stat(desc = "Generation of the model in force (0: none); not a counter")]
     pub model_generation: u64,
 }
@@ -225,6 +269,27 @@ impl Metrics {
     pub fn from_counters(cnt: &[u64]) -> Self {
         let at = |i: u32| cnt.get(i as usize).copied().unwrap_or(0);
         let mig = |v: u32| at(c::stat_idx_STAT_MIG_BASE + v);
+        // a per-point counter (enum point_stat), summed over `points`
+        let gate = |points: &[u32], what: u32| -> u64 {
+            points
+                .iter()
+                .map(|p| at(c::stat_idx_STAT_POINT_BASE + p * c::point_stat_NR_POINT_STATS + what))
+                .sum()
+        };
+        let [decided, allowed, walks, agree] = [
+            c::point_stat_POINT_DECIDED,
+            c::point_stat_POINT_ALLOWED,
+            c::point_stat_POINT_WALKS,
+            c::point_stat_POINT_AGREE,
+        ];
+        let a = [c::mig_point_POINT_WAKE_IDLE];
+        let bw = [c::mig_point_POINT_ENQ_WAKEUP];
+        let br = [c::mig_point_POINT_ENQ_REQUEUE];
+        let cc = [c::mig_point_POINT_PREEMPT_WAKEE];
+        let st = [
+            c::mig_point_POINT_STEAL_CPU_DSQ,
+            c::mig_point_POINT_STEAL_LLC_DSQ,
+        ];
         // (queued wakeups of this outcome that ran, their total wait in ns)
         let out = |o: u32| {
             (
@@ -286,6 +351,26 @@ impl Metrics {
             wake_too_soon_ns: out(c::wake_outcome_WAKE_TOO_SOON).1,
             wake_not_behind: out(c::wake_outcome_WAKE_NOT_BEHIND).0,
             wake_not_behind_ns: out(c::wake_outcome_WAKE_NOT_BEHIND).1,
+            gate_wake_idle: gate(&a, decided),
+            gate_wake_idle_allowed: gate(&a, allowed),
+            gate_wake_idle_walks: gate(&a, walks),
+            gate_wake_idle_agree: gate(&a, agree),
+            gate_enq_wakeup: gate(&bw, decided),
+            gate_enq_wakeup_allowed: gate(&bw, allowed),
+            gate_enq_wakeup_walks: gate(&bw, walks),
+            gate_enq_wakeup_agree: gate(&bw, agree),
+            gate_enq_requeue: gate(&br, decided),
+            gate_enq_requeue_allowed: gate(&br, allowed),
+            gate_enq_requeue_walks: gate(&br, walks),
+            gate_enq_requeue_agree: gate(&br, agree),
+            gate_preempt_wakee: gate(&cc, decided),
+            gate_preempt_wakee_allowed: gate(&cc, allowed),
+            gate_preempt_wakee_walks: gate(&cc, walks),
+            gate_preempt_wakee_agree: gate(&cc, agree),
+            gate_steal: gate(&st, decided),
+            gate_steal_allowed: gate(&st, allowed),
+            gate_steal_walks: gate(&st, walks),
+            gate_steal_agree: gate(&st, agree),
             ..Default::default()
         }
     }
@@ -410,6 +495,30 @@ impl Metrics {
             self.samples_dropped,
             self.records,
             self.records_dropped,
+        )?;
+        // allowed/decided per point, and the tree's agreement where it walked
+        let gate = |decided: u64, allowed: u64, walks: u64, agree: u64| {
+            if walks == 0 {
+                format!("{allowed}/{decided}")
+            } else {
+                format!("{allowed}/{decided} (tree agrees {})", pct(agree, walks))
+            }
+        };
+        writeln!(
+            w,
+            "[scx_mlsched] gate allowed/asked -> wake idle: {} enq wakeup: {} enq requeue: {} preempt wakee: {} steal: {} \
+             | twin heuristic disagree: {}",
+            gate(self.gate_wake_idle, self.gate_wake_idle_allowed, self.gate_wake_idle_walks, self.gate_wake_idle_agree),
+            gate(self.gate_enq_wakeup, self.gate_enq_wakeup_allowed, self.gate_enq_wakeup_walks, self.gate_enq_wakeup_agree),
+            gate(self.gate_enq_requeue, self.gate_enq_requeue_allowed, self.gate_enq_requeue_walks, self.gate_enq_requeue_agree),
+            gate(
+                self.gate_preempt_wakee,
+                self.gate_preempt_wakee_allowed,
+                self.gate_preempt_wakee_walks,
+                self.gate_preempt_wakee_agree
+            ),
+            gate(self.gate_steal, self.gate_steal_allowed, self.gate_steal_walks, self.gate_steal_agree),
+            self.twin_heuristic_disagree,
         )?;
         writeln!(
             w,
@@ -578,6 +687,48 @@ mod tests {
             out.contains("moved -> 90 (wake idle: 40 llc pool: 30 preempt wakee: 5 steal: 2 own queue: 1 other: 12)"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn gate_counters_per_point() {
+        let mut cnt = vec![0u64; c::stat_idx_NR_MLSCHED_STATS as usize];
+        let at = |p: u32, what: u32| {
+            (c::stat_idx_STAT_POINT_BASE + p * c::point_stat_NR_POINT_STATS + what) as usize
+        };
+        cnt[at(c::mig_point_POINT_WAKE_IDLE, c::point_stat_POINT_DECIDED)] = 10;
+        cnt[at(c::mig_point_POINT_WAKE_IDLE, c::point_stat_POINT_ALLOWED)] = 9;
+        cnt[at(c::mig_point_POINT_ENQ_WAKEUP, c::point_stat_POINT_DECIDED)] = 8;
+        cnt[at(c::mig_point_POINT_ENQ_WAKEUP, c::point_stat_POINT_ALLOWED)] = 2;
+        cnt[at(c::mig_point_POINT_ENQ_WAKEUP, c::point_stat_POINT_WALKS)] = 8;
+        cnt[at(c::mig_point_POINT_ENQ_WAKEUP, c::point_stat_POINT_AGREE)] = 6;
+        // both steal points count as one
+        cnt[at(
+            c::mig_point_POINT_STEAL_CPU_DSQ,
+            c::point_stat_POINT_DECIDED,
+        )] = 3;
+        cnt[at(
+            c::mig_point_POINT_STEAL_LLC_DSQ,
+            c::point_stat_POINT_DECIDED,
+        )] = 4;
+        cnt[at(
+            c::mig_point_POINT_STEAL_LLC_DSQ,
+            c::point_stat_POINT_ALLOWED,
+        )] = 1;
+        // the last counter of the array is the preempting wakee's agreement
+        cnt[c::stat_idx_NR_MLSCHED_STATS as usize - 1] = 5;
+        let m = Metrics::from_counters(&cnt);
+        assert_eq!((m.gate_wake_idle, m.gate_wake_idle_allowed), (10, 9));
+        assert_eq!((m.gate_steal, m.gate_steal_allowed), (7, 1));
+        assert_eq!(m.gate_preempt_wakee_agree, 5);
+        assert_eq!(m.gate_enq_requeue, 0);
+        let mut out = Vec::new();
+        m.format(&mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("wake idle: 9/10 enq wakeup: 2/8 (tree agrees 75.00%) enq requeue: 0/0"),
+            "{out}"
+        );
+        assert!(out.contains("steal: 1/7 |"), "{out}");
     }
 
     #[test]

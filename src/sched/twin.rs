@@ -7,6 +7,12 @@
 //! must be 100%: a disagreement means the BPF walk, the flat node array or
 //! the integer thresholds differ from what was trained.  Each disagreement is
 //! logged with its feature vector (the first ones, then one in a thousand).
+//!
+//! Samples come from every decision point (enum mig_point) where the tree
+//! walks, and are counted per point.  Each also carries the verdict of the
+//! point's heuristic in BPF (can_migrate_decide()), which the twin checks
+//! against the Rust heuristic (src/sched/heuristic.rs) on the same vector:
+//! the per-point rules are checked live too, not only by `selftest`.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +29,8 @@ use crate::sched::bpf_intf as c;
 const KEEP_GENERATIONS: usize = 2;
 const LOG_FIRST: u64 = 10;
 
+const NR_POINTS: usize = c::mig_point_NR_MIG_POINTS as usize;
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TwinCounts {
     pub checked: u64,
@@ -30,6 +38,23 @@ pub struct TwinCounts {
     pub disagree: u64,
     /// Samples of a generation the twin no longer (or never) had.
     pub unknown_generation: u64,
+    /// Samples whose BPF heuristic verdict differs from the Rust heuristic's.
+    pub heuristic_disagree: u64,
+    /// (checked, agree) per decision point (enum mig_point).
+    pub by_point: [(u64, u64); NR_POINTS],
+}
+
+impl TwinCounts {
+    /// "name checked/agree" for each point with samples.
+    pub fn per_point(&self) -> String {
+        self.by_point
+            .iter()
+            .enumerate()
+            .filter(|(_, (n, _))| *n > 0)
+            .map(|(p, (n, a))| format!("{} {a}/{n}", crate::learn::dataset::point_name(p as i64)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 #[derive(Default)]
@@ -56,10 +81,30 @@ impl Twin {
         };
         let x: FeatureVec = s.in_.f;
         let linfa = linfa_predict(tree, &x);
+        let heuristic = crate::sched::heuristic::decide_at(&x, s.point);
+        if heuristic as i64 != s.heuristic as i64 {
+            self.counts.heuristic_disagree += 1;
+            if self.counts.heuristic_disagree <= LOG_FIRST {
+                warn!(
+                    "twin: BPF's heuristic said verdict {} but Rust's says {} at {}: {}",
+                    s.heuristic,
+                    heuristic.label(),
+                    crate::learn::dataset::point_name(s.point as i64),
+                    describe(&x)
+                );
+            }
+        }
+        let point = self.counts.by_point.get_mut(s.point as usize);
         self.counts.checked += 1;
         if linfa == (s.tree != 0) {
             self.counts.agree += 1;
+            if let Some(p) = point {
+                *p = (p.0 + 1, p.1 + 1);
+            }
         } else {
+            if let Some(p) = point {
+                p.0 += 1;
+            }
             self.counts.disagree += 1;
             let n = self.counts.disagree;
             if n <= LOG_FIRST || n.is_multiple_of(1000) {
@@ -116,11 +161,15 @@ mod tests {
     use super::*;
     use crate::learn::model::tests::tiny;
 
+    /// A steal's sample, with the verdict the kernel rule gives.
     fn sample(generation: u64, delta_hot: i64, tree: i32) -> c::mig_sample {
         let mut s: c::mig_sample = unsafe { std::mem::zeroed() };
         s.generation = generation;
         s.in_.f[c::mlsched_feature_FEAT_delta_hot as usize] = delta_hot;
+        s.in_.f[c::mlsched_feature_FEAT_dst_allowed as usize] = 1;
         s.tree = tree;
+        s.point = c::mig_point_POINT_STEAL_CPU_DSQ;
+        s.heuristic = crate::sched::heuristic::decide(&s.in_.f) as i32;
         s
     }
 
@@ -146,16 +195,46 @@ mod tests {
         );
         assert_eq!(t.check(&sample(1, 1, 1)), Some(false)); // BPF says migrate: wrong
         assert_eq!(t.check(&sample(7, 0, 1)), None);
+        let mut by_point = [(0, 0); NR_POINTS];
+        by_point[c::mig_point_POINT_STEAL_CPU_DSQ as usize] = (3, 2);
         assert_eq!(
             t.counts,
             TwinCounts {
                 checked: 3,
                 agree: 2,
                 disagree: 1,
-                unknown_generation: 1
+                unknown_generation: 1,
+                heuristic_disagree: 0,
+                by_point,
             }
         );
+        assert_eq!(t.counts.per_point(), "steal_cpu_dsq 2/3");
         assert!(t.check_bytes(&[0u8; 8]).is_err());
+    }
+
+    /// Samples of the placements are counted at their point, and a BPF
+    /// heuristic verdict that is not the point's rule is caught.
+    #[test]
+    fn placements_are_checked_per_point() {
+        let mut t = Twin::default();
+        t.set_model(1, &tiny()).unwrap();
+        // a hot wakeup at enqueue: its heuristic keeps it (deny hot)
+        let mut s = sample(1, 1, 0);
+        s.point = c::mig_point_POINT_ENQ_WAKEUP;
+        s.heuristic = c::mig_verdict_MIG_DENY_HOT as i32;
+        assert_eq!(t.check(&s), Some(false));
+        // the same vector re-queued (preempted): the rule lets it go; a
+        // BPF that said "hot" there would be wrong
+        s.point = c::mig_point_POINT_ENQ_REQUEUE;
+        t.check(&s);
+        s.point = c::mig_point_POINT_WAKE_IDLE;
+        s.heuristic = c::mig_verdict_MIG_ALLOWED as i32;
+        t.check(&s);
+        assert_eq!(t.counts.heuristic_disagree, 1);
+        assert_eq!(
+            t.counts.per_point(),
+            "wake_idle 1/1, enq_wakeup 1/1, enq_requeue 1/1"
+        );
     }
 
     #[test]
