@@ -104,8 +104,9 @@ enum mig_point {
 };
 
 /*
- * Per-point counters of the gate (enum stat_idx's STAT_POINT_BASE +
- * point * NR_POINT_STATS + one of these).
+ * Per-point counters of the gate, in the `mlsched_gate` map (index point *
+ * NR_POINT_STATS + one of these), which `--stats` and the benchmark read
+ * alike.
  */
 enum point_stat {
 	POINT_DECIDED		= 0,	/* can_migrate() answered at this point */
@@ -113,6 +114,7 @@ enum point_stat {
 	POINT_WALKS		= 2,	/* the tree walked (ml at a point the model declares, shadow anywhere) */
 	POINT_AGREE		= 3,	/* ... and its verdict equals the point's heuristic */
 	NR_POINT_STATS,
+	NR_GATE_COUNTERS = NR_MIG_POINTS * NR_POINT_STATS,
 };
 
 /* Per-CPU counters, summed by userspace (src/sched/stats.rs). */
@@ -147,8 +149,7 @@ enum stat_idx {
 	STAT_WAKE_OUT_WAITS,	/* + enum wake_outcome: queued wakeups that ran, by outcome */
 	STAT_WAKE_OUT_NS = STAT_WAKE_OUT_WAITS + NR_WAKE_OUTCOMES, /* + outcome: their waits until they ran (ns) */
 	STAT_MIG_BASE = STAT_WAKE_OUT_NS + NR_WAKE_OUTCOMES, /* + enum mig_verdict: can_migrate() results */
-	STAT_POINT_BASE = STAT_MIG_BASE + NR_MIG_VERDICTS, /* + point * NR_POINT_STATS + enum point_stat */
-	NR_MLSCHED_STATS = STAT_POINT_BASE + NR_MIG_POINTS * NR_POINT_STATS,
+	NR_MLSCHED_STATS = STAT_MIG_BASE + NR_MIG_VERDICTS,
 };
 
 /* Migration policy (`run --policy`). */

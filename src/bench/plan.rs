@@ -66,7 +66,8 @@ impl Arm {
 const STATS_SECS: &str = "10";
 
 /// Resolve arm names: `default`, `mlsched` (this binary's heuristic policy),
-/// `mlsched-ml` (its learned tree, the embedded model), `mlsched-scanN`
+/// `mlsched-ml` (its learned tree, the embedded model), `mlsched-shadow`
+/// (the heuristic, with the tree walked beside it), `mlsched-scanN`
 /// (the heuristic with `--preempt-scan N`), `mlsched-nowakelocal` (with
 /// `--no-wake-local`), `mlsched-nodirect` (with `--no-direct-preempt`),
 /// `mlsched-prev` (`peers_dir/scx_mlsched-prev`, a previous build, run as
@@ -93,6 +94,9 @@ pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<A
             BASELINE => Launch::Kernel,
             "mlsched" => mlsched(&[]),
             "mlsched-ml" => mlsched(&["--policy", "ml"]),
+            // The heuristic decides; the tree walks beside it at every
+            // decision point, for its agreement per point under this load.
+            "mlsched-shadow" => mlsched(&["--policy", "shadow"]),
             // The heuristic without preempting the waking CPU first.
             "mlsched-nowakelocal" => mlsched(&["--no-wake-local"]),
             // The heuristic with preempting wakees queued on the shared

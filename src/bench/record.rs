@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::workload::{FioFigures, LatencyFigures};
-use crate::sched::stats::MovedBy;
+use crate::sched::stats::{GateByPoint, GateCounts, MovedBy};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -69,6 +69,10 @@ pub struct RunRecord {
     /// placed the task (its `mlsched_moves` map); None for other arms.
     #[serde(default)]
     pub moved: Option<MovedBy>,
+    /// scx_mlsched's gate decisions during the compile, per decision point
+    /// (its `mlsched_gate` map); None for other arms and older builds.
+    #[serde(default)]
+    pub gate: Option<GateByPoint>,
     /// The scheduler's exit status after SIGINT (None for the default).
     pub sched_exit: Option<i32>,
     /// fio's and cyclictest's own JSON outputs.
@@ -233,6 +237,66 @@ pub const METRICS: &[Metric] = &[
         better: Better::Neither,
         get: |r| moved_per_60s(r, MovedBy::other),
     },
+    Metric {
+        key: "gate_wake_idle_per_60s",
+        label: "scx_mlsched: gate decisions per 60 s at A, select_cpu's idle CPU",
+        better: Better::Neither,
+        get: |r| gate_per_60s(r, |g| g.wake_idle),
+    },
+    Metric {
+        key: "gate_enq_wakeup_per_60s",
+        label: "... at B, a wakeup's enqueue",
+        better: Better::Neither,
+        get: |r| gate_per_60s(r, |g| g.enq_wakeup),
+    },
+    Metric {
+        key: "gate_enq_requeue_per_60s",
+        label: "... at B, another enqueue",
+        better: Better::Neither,
+        get: |r| gate_per_60s(r, |g| g.enq_requeue),
+    },
+    Metric {
+        key: "gate_preempt_wakee_per_60s",
+        label: "... at C, a preempting wakee",
+        better: Better::Neither,
+        get: |r| gate_per_60s(r, |g| g.preempt_wakee),
+    },
+    Metric {
+        key: "gate_steal_per_60s",
+        label: "... at a steal",
+        better: Better::Neither,
+        get: |r| gate_per_60s(r, |g| g.steal),
+    },
+    Metric {
+        key: "tree_agree_wake_idle_pct",
+        label: "scx_mlsched: the tree's agreement with the heuristic at A, select_cpu's idle CPU (%; shadow, ml)",
+        better: Better::Neither,
+        get: |r| gate_agree_pct(r, |g| g.wake_idle),
+    },
+    Metric {
+        key: "tree_agree_enq_wakeup_pct",
+        label: "... at B, a wakeup's enqueue (%)",
+        better: Better::Neither,
+        get: |r| gate_agree_pct(r, |g| g.enq_wakeup),
+    },
+    Metric {
+        key: "tree_agree_enq_requeue_pct",
+        label: "... at B, another enqueue (%)",
+        better: Better::Neither,
+        get: |r| gate_agree_pct(r, |g| g.enq_requeue),
+    },
+    Metric {
+        key: "tree_agree_preempt_wakee_pct",
+        label: "... at C, a preempting wakee (%)",
+        better: Better::Neither,
+        get: |r| gate_agree_pct(r, |g| g.preempt_wakee),
+    },
+    Metric {
+        key: "tree_agree_steal_pct",
+        label: "... at a steal (%)",
+        better: Better::Neither,
+        get: |r| gate_agree_pct(r, |g| g.steal),
+    },
 ];
 
 /// One bucket of scx_mlsched's migrations per 60 s of compile (NaN for
@@ -242,6 +306,23 @@ fn moved_per_60s(r: &RunRecord, bucket: fn(&MovedBy) -> u64) -> f64 {
         Some(m) if r.compile_wall_s > 0.0 => bucket(m) as f64 * 60.0 / r.compile_wall_s,
         _ => f64::NAN,
     }
+}
+
+/// The gate's decisions at one point per 60 s of compile (NaN for arms
+/// that do not count them).
+fn gate_per_60s(r: &RunRecord, point: fn(&GateByPoint) -> GateCounts) -> f64 {
+    match &r.gate {
+        Some(g) if r.compile_wall_s > 0.0 => point(g).decided as f64 * 60.0 / r.compile_wall_s,
+        _ => f64::NAN,
+    }
+}
+
+/// The tree's agreement with the heuristic at one point, in percent (NaN
+/// where the tree did not walk).
+fn gate_agree_pct(r: &RunRecord, point: fn(&GateByPoint) -> GateCounts) -> f64 {
+    r.gate
+        .and_then(|g| point(&g).agree_pct())
+        .unwrap_or(f64::NAN)
 }
 
 /// The headline metrics: the ratio table and the chart.

@@ -101,6 +101,11 @@ struct CsvRow<'a> {
     moved_steal: Option<u64>,
     moved_own_queue: Option<u64>,
     moved_other: Option<u64>,
+    gate_wake_idle: Option<u64>,
+    gate_enq_wakeup: Option<u64>,
+    gate_enq_requeue: Option<u64>,
+    gate_preempt_wakee: Option<u64>,
+    gate_steal: Option<u64>,
     sched_exit: Option<i32>,
 }
 
@@ -153,6 +158,11 @@ pub fn write_csv(path: &Path, runs: &[RunRecord]) -> Result<()> {
             moved_steal: r.moved.map(|m| m.steal),
             moved_own_queue: r.moved.map(|m| m.own_queue),
             moved_other: r.moved.map(|m| m.other()),
+            gate_wake_idle: r.gate.map(|g| g.wake_idle.decided),
+            gate_enq_wakeup: r.gate.map(|g| g.enq_wakeup.decided),
+            gate_enq_requeue: r.gate.map(|g| g.enq_requeue.decided),
+            gate_preempt_wakee: r.gate.map(|g| g.preempt_wakee.decided),
+            gate_steal: r.gate.map(|g| g.steal.decided),
             sched_exit: r.sched_exit,
         })?;
     }
@@ -685,6 +695,10 @@ mod tests {
             steal: 5,
             ..Default::default()
         });
+        let mut gate = crate::sched::stats::GateByPoint::default();
+        gate.enq_wakeup.decided = 70;
+        gate.steal.decided = 3;
+        runs[3].gate = Some(gate);
         write_csv(&p, &runs).unwrap();
         let mut rd = csv::Reader::from_path(&p).unwrap();
         let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
@@ -698,6 +712,10 @@ mod tests {
         assert_eq!(&rows[3][col("moved_all")], "100");
         assert_eq!(&rows[3][col("moved_other")], "15");
         assert_eq!(&rows[2][col("moved_other")], "");
+        // The gate's decisions per point.
+        assert_eq!(&rows[3][col("gate_enq_wakeup")], "70");
+        assert_eq!(&rows[3][col("gate_steal")], "3");
+        assert_eq!(&rows[2][col("gate_steal")], "");
     }
 
     #[test]

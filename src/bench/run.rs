@@ -18,7 +18,7 @@ use super::plan::{Arm, Launch};
 use super::record::{OpCost, RunRecord};
 use super::workload::{self, Scope};
 use crate::sched::preflight::{self, ExtState};
-use crate::sched::stats::MovedBy;
+use crate::sched::stats::{GateByPoint, MovedBy};
 
 /// Time a scheduler may take to attach (peers load slowly under emulation).
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(120);
@@ -455,6 +455,7 @@ impl Runner {
 
         let costs0 = COSTED_OPS.map(prog_stats);
         let moved0 = MovedBy::read_loaded();
+        let gate0 = GateByPoint::read_loaded();
         let rd0 = system_run_delay();
         let irq0 = interrupts();
         let st0 = proc_stat()?;
@@ -489,6 +490,9 @@ impl Runner {
         rec.fio_wait_us = children_run_delay(fio.pid()).and_then(|d| d.mean_us());
         if let (Some(a), Some(b)) = (moved0, MovedBy::read_loaded()) {
             rec.moved = Some(b.since(&a));
+        }
+        if let (Some(a), Some(b)) = (gate0, GateByPoint::read_loaded()) {
+            rec.gate = Some(b.since(&a));
         }
         let costs1 = COSTED_OPS.map(prog_stats);
         let cost = |i: usize| op_cost(costs0[i], costs1[i]);

@@ -35,7 +35,7 @@ use crate::sched::heuristic::Verdict;
 use crate::sched::model_map::{ModelBanks, ModelSource};
 use crate::sched::numa;
 use crate::sched::record::Recorder;
-use crate::sched::stats::{self, Metrics, MovedBy};
+use crate::sched::stats::{self, GateByPoint, Metrics, MovedBy};
 use crate::sched::twin::Twin;
 
 pub const SCHEDULER_NAME: &str = "scx_mlsched";
@@ -353,12 +353,15 @@ impl<'a> Scheduler<'a> {
             twin_disagree: twin.disagree,
             twin_heuristic_disagree: twin.heuristic_disagree,
             model_generation: self.model.as_ref().map_or(0, |m| m.banks.generation()),
-            ..Metrics::from_counters(&stats::read_counters(&self.skel.maps.stats)?).with_moves(
-                MovedBy::from_counters(&stats::read_sum(
+            ..Metrics::from_counters(&stats::read_counters(&self.skel.maps.stats)?)
+                .with_moves(MovedBy::from_counters(&stats::read_sum(
                     &self.skel.maps.mlsched_moves,
                     c::move_idx_NR_MOVE_COUNTERS as usize,
-                )?),
-            )
+                )?))
+                .with_gate(GateByPoint::from_counters(&stats::read_sum(
+                    &self.skel.maps.mlsched_gate,
+                    c::point_stat_NR_GATE_COUNTERS as usize,
+                )?))
         })
     }
 

@@ -2,7 +2,8 @@
 //! here, served over scx_stats so that `--stats` (in process) and
 //! `--monitor` (another process) print the same lines, scx style.  Task
 //! migrations by path come from the `mlsched_moves` map (enum mig_path),
-//! which the benchmark reads too (MovedBy).
+//! which the benchmark reads too (MovedBy), and the gate's decisions per
+//! decision point from the `mlsched_gate` map (GateByPoint), likewise.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -248,17 +249,112 @@ impl MovedBy {
     /// Read the map of a running scx_mlsched by its name, from any
     /// process (the benchmark): None when none is loaded.
     pub fn read_loaded() -> Option<Self> {
-        let info = libbpf_rs::query::MapInfoIter::default()
-            .find(|m| m.name.to_str() == Some(MOVES_MAP))?;
-        let map = libbpf_rs::MapHandle::from_map_id(info.id).ok()?;
-        read_sum(&map, c::move_idx_NR_MOVE_COUNTERS as usize)
-            .ok()
+        read_loaded(MOVES_MAP, c::move_idx_NR_MOVE_COUNTERS as usize)
             .map(|cnt| Self::from_counters(&cnt))
     }
 }
 
 /// The name of the BPF map of task migrations by path.
 pub const MOVES_MAP: &str = "mlsched_moves";
+/// The name of the BPF map of the gate's decisions per point.
+pub const GATE_MAP: &str = "mlsched_gate";
+
+/// Sum the `n` per-CPU counters of the map named `name` of a loaded
+/// scx_mlsched, from any process: None when none is loaded.
+fn read_loaded(name: &str, n: usize) -> Option<Vec<u64>> {
+    let info = libbpf_rs::query::MapInfoIter::default().find(|m| m.name.to_str() == Some(name))?;
+    let map = libbpf_rs::MapHandle::from_map_id(info.id).ok()?;
+    read_sum(&map, n).ok()
+}
+
+/// The gate's counters at one decision point (or the steals' two).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateCounts {
+    /// Decisions can_migrate() made there.
+    pub decided: u64,
+    /// ... that let the task move.
+    pub allowed: u64,
+    /// Tree walks there (ml where its model decides, shadow everywhere).
+    pub walks: u64,
+    /// ... whose verdict equals the point's heuristic.
+    pub agree: u64,
+}
+
+impl GateCounts {
+    fn since(&self, rhs: &Self) -> Self {
+        Self {
+            decided: self.decided.saturating_sub(rhs.decided),
+            allowed: self.allowed.saturating_sub(rhs.allowed),
+            walks: self.walks.saturating_sub(rhs.walks),
+            agree: self.agree.saturating_sub(rhs.agree),
+        }
+    }
+
+    /// The tree's agreement with the heuristic in percent (None: no walk).
+    pub fn agree_pct(&self) -> Option<f64> {
+        (self.walks > 0).then(|| self.agree as f64 * 100.0 / self.walks as f64)
+    }
+}
+
+/// The gate's decisions per decision point over a window: the
+/// `mlsched_gate` counters (enum point_stat per enum mig_point), summed over
+/// CPUs, the two steal points as one.  `--stats` and the benchmark read
+/// them alike.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateByPoint {
+    pub wake_idle: GateCounts,
+    pub enq_wakeup: GateCounts,
+    pub enq_requeue: GateCounts,
+    pub preempt_wakee: GateCounts,
+    pub steal: GateCounts,
+}
+
+impl GateByPoint {
+    pub fn from_counters(cnt: &[u64]) -> Self {
+        let at = |p: u32, what: u32| {
+            cnt.get((p * c::point_stat_NR_POINT_STATS + what) as usize)
+                .copied()
+                .unwrap_or(0)
+        };
+        let point = |points: &[u32]| {
+            let sum = |what| points.iter().map(|p| at(*p, what)).sum();
+            GateCounts {
+                decided: sum(c::point_stat_POINT_DECIDED),
+                allowed: sum(c::point_stat_POINT_ALLOWED),
+                walks: sum(c::point_stat_POINT_WALKS),
+                agree: sum(c::point_stat_POINT_AGREE),
+            }
+        };
+        Self {
+            wake_idle: point(&[c::mig_point_POINT_WAKE_IDLE]),
+            enq_wakeup: point(&[c::mig_point_POINT_ENQ_WAKEUP]),
+            enq_requeue: point(&[c::mig_point_POINT_ENQ_REQUEUE]),
+            preempt_wakee: point(&[c::mig_point_POINT_PREEMPT_WAKEE]),
+            steal: point(&[
+                c::mig_point_POINT_STEAL_CPU_DSQ,
+                c::mig_point_POINT_STEAL_LLC_DSQ,
+            ]),
+        }
+    }
+
+    /// Counters of `self` minus those of `rhs` (an earlier reading).
+    pub fn since(&self, rhs: &Self) -> Self {
+        Self {
+            wake_idle: self.wake_idle.since(&rhs.wake_idle),
+            enq_wakeup: self.enq_wakeup.since(&rhs.enq_wakeup),
+            enq_requeue: self.enq_requeue.since(&rhs.enq_requeue),
+            preempt_wakee: self.preempt_wakee.since(&rhs.preempt_wakee),
+            steal: self.steal.since(&rhs.steal),
+        }
+    }
+
+    /// Read the map of a running scx_mlsched by its name: None when none is
+    /// loaded (or a build without it is).
+    pub fn read_loaded() -> Option<Self> {
+        read_loaded(GATE_MAP, c::point_stat_NR_GATE_COUNTERS as usize)
+            .map(|cnt| Self::from_counters(&cnt))
+    }
+}
 
 /// Fields that are levels, not counters: `delta` keeps them as they are.
 const GAUGES: &[&str] = &["model_generation"];
@@ -269,27 +365,6 @@ impl Metrics {
     pub fn from_counters(cnt: &[u64]) -> Self {
         let at = |i: u32| cnt.get(i as usize).copied().unwrap_or(0);
         let mig = |v: u32| at(c::stat_idx_STAT_MIG_BASE + v);
-        // a per-point counter (enum point_stat), summed over `points`
-        let gate = |points: &[u32], what: u32| -> u64 {
-            points
-                .iter()
-                .map(|p| at(c::stat_idx_STAT_POINT_BASE + p * c::point_stat_NR_POINT_STATS + what))
-                .sum()
-        };
-        let [decided, allowed, walks, agree] = [
-            c::point_stat_POINT_DECIDED,
-            c::point_stat_POINT_ALLOWED,
-            c::point_stat_POINT_WALKS,
-            c::point_stat_POINT_AGREE,
-        ];
-        let a = [c::mig_point_POINT_WAKE_IDLE];
-        let bw = [c::mig_point_POINT_ENQ_WAKEUP];
-        let br = [c::mig_point_POINT_ENQ_REQUEUE];
-        let cc = [c::mig_point_POINT_PREEMPT_WAKEE];
-        let st = [
-            c::mig_point_POINT_STEAL_CPU_DSQ,
-            c::mig_point_POINT_STEAL_LLC_DSQ,
-        ];
         // (queued wakeups of this outcome that ran, their total wait in ns)
         let out = |o: u32| {
             (
@@ -351,26 +426,6 @@ impl Metrics {
             wake_too_soon_ns: out(c::wake_outcome_WAKE_TOO_SOON).1,
             wake_not_behind: out(c::wake_outcome_WAKE_NOT_BEHIND).0,
             wake_not_behind_ns: out(c::wake_outcome_WAKE_NOT_BEHIND).1,
-            gate_wake_idle: gate(&a, decided),
-            gate_wake_idle_allowed: gate(&a, allowed),
-            gate_wake_idle_walks: gate(&a, walks),
-            gate_wake_idle_agree: gate(&a, agree),
-            gate_enq_wakeup: gate(&bw, decided),
-            gate_enq_wakeup_allowed: gate(&bw, allowed),
-            gate_enq_wakeup_walks: gate(&bw, walks),
-            gate_enq_wakeup_agree: gate(&bw, agree),
-            gate_enq_requeue: gate(&br, decided),
-            gate_enq_requeue_allowed: gate(&br, allowed),
-            gate_enq_requeue_walks: gate(&br, walks),
-            gate_enq_requeue_agree: gate(&br, agree),
-            gate_preempt_wakee: gate(&cc, decided),
-            gate_preempt_wakee_allowed: gate(&cc, allowed),
-            gate_preempt_wakee_walks: gate(&cc, walks),
-            gate_preempt_wakee_agree: gate(&cc, agree),
-            gate_steal: gate(&st, decided),
-            gate_steal_allowed: gate(&st, allowed),
-            gate_steal_walks: gate(&st, walks),
-            gate_steal_agree: gate(&st, agree),
             ..Default::default()
         }
     }
@@ -407,6 +462,33 @@ impl Metrics {
             moved_steal: m.steal,
             moved_own_queue: m.own_queue,
             moved_other: m.other(),
+            ..self
+        }
+    }
+
+    /// Fill the gate's per-point fields from the `mlsched_gate` counters.
+    pub fn with_gate(self, g: GateByPoint) -> Self {
+        Self {
+            gate_wake_idle: g.wake_idle.decided,
+            gate_wake_idle_allowed: g.wake_idle.allowed,
+            gate_wake_idle_walks: g.wake_idle.walks,
+            gate_wake_idle_agree: g.wake_idle.agree,
+            gate_enq_wakeup: g.enq_wakeup.decided,
+            gate_enq_wakeup_allowed: g.enq_wakeup.allowed,
+            gate_enq_wakeup_walks: g.enq_wakeup.walks,
+            gate_enq_wakeup_agree: g.enq_wakeup.agree,
+            gate_enq_requeue: g.enq_requeue.decided,
+            gate_enq_requeue_allowed: g.enq_requeue.allowed,
+            gate_enq_requeue_walks: g.enq_requeue.walks,
+            gate_enq_requeue_agree: g.enq_requeue.agree,
+            gate_preempt_wakee: g.preempt_wakee.decided,
+            gate_preempt_wakee_allowed: g.preempt_wakee.allowed,
+            gate_preempt_wakee_walks: g.preempt_wakee.walks,
+            gate_preempt_wakee_agree: g.preempt_wakee.agree,
+            gate_steal: g.steal.decided,
+            gate_steal_allowed: g.steal.allowed,
+            gate_steal_walks: g.steal.walks,
+            gate_steal_agree: g.steal.agree,
             ..self
         }
     }
@@ -691,10 +773,8 @@ mod tests {
 
     #[test]
     fn gate_counters_per_point() {
-        let mut cnt = vec![0u64; c::stat_idx_NR_MLSCHED_STATS as usize];
-        let at = |p: u32, what: u32| {
-            (c::stat_idx_STAT_POINT_BASE + p * c::point_stat_NR_POINT_STATS + what) as usize
-        };
+        let mut cnt = vec![0u64; c::point_stat_NR_GATE_COUNTERS as usize];
+        let at = |p: u32, what: u32| (p * c::point_stat_NR_POINT_STATS + what) as usize;
         cnt[at(c::mig_point_POINT_WAKE_IDLE, c::point_stat_POINT_DECIDED)] = 10;
         cnt[at(c::mig_point_POINT_WAKE_IDLE, c::point_stat_POINT_ALLOWED)] = 9;
         cnt[at(c::mig_point_POINT_ENQ_WAKEUP, c::point_stat_POINT_DECIDED)] = 8;
@@ -714,9 +794,20 @@ mod tests {
             c::mig_point_POINT_STEAL_LLC_DSQ,
             c::point_stat_POINT_ALLOWED,
         )] = 1;
-        // the last counter of the array is the preempting wakee's agreement
-        cnt[c::stat_idx_NR_MLSCHED_STATS as usize - 1] = 5;
-        let m = Metrics::from_counters(&cnt);
+        // the last counter of the map is the preempting wakee's agreement
+        cnt[c::point_stat_NR_GATE_COUNTERS as usize - 1] = 5;
+        let g = GateByPoint::from_counters(&cnt);
+        assert_eq!(g.enq_wakeup.agree_pct(), Some(75.0));
+        assert_eq!(g.wake_idle.agree_pct(), None);
+        let earlier = GateByPoint {
+            steal: GateCounts {
+                decided: 2,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(g.since(&earlier).steal.decided, 5);
+        let m = Metrics::default().with_gate(g);
         assert_eq!((m.gate_wake_idle, m.gate_wake_idle_allowed), (10, 9));
         assert_eq!((m.gate_steal, m.gate_steal_allowed), (7, 1));
         assert_eq!(m.gate_preempt_wakee_agree, 5);

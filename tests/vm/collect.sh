@@ -2,8 +2,9 @@
 # `collect` records the fair balancer's can_migrate_task() decisions: a few
 # seconds under CPU and fork load must give rows with both labels, no
 # dropped events, and a dataset that `train` accepts.  Then `run --record`
-# under stress must write the scheduler's own decisions (steal
-# points only, a CPU pair that differs, bounded by --record-max), and
+# under stress must write the scheduler's own decisions (its own points
+# only: steals and placements; a CPU pair that differs except at enqueue,
+# whose dst is the LLC's pool, taken as src; bounded by --record-max), and
 # `skew` must compare the two.
 . "$(dirname "$0")/lib.sh"
 out=/tmp/collect-test.csv
@@ -67,15 +68,18 @@ grep -q '^# malformed: 0' "$serving" || fail "malformed records"
 # Every record BPF queued was read: the last drain follows the detach.
 grep -q '^# lost: 0$' "$serving" || fail "records queued by BPF but never read: $(grep '^# lost:' "$serving")"
 # Columns from the end: dst_cpu, src_cpu, point, label.
-bad=$(rows "$serving" | awk -F, '{p=$(NF-2); if ((p != 2 && p != 3) || $(NF-1) == $NF) n++} END {print n+0}')
-[ "$bad" -eq 0 ] || fail "$bad rows with a point other than a steal, or src == dst"
+# Points: 2, 3 steals, 5 wake idle, 6, 7 enqueue (src == dst: the pool), 8 preempt wakee.
+bad=$(rows "$serving" | awk -F, '{p=$(NF-2); enq = (p == 6 || p == 7)
+    if ((p != 2 && p != 3 && p != 5 && !enq && p != 8) || (!enq && $(NF-1) == $NF) || (enq && $(NF-1) != $NF)) n++}
+    END {print n+0}')
+[ "$bad" -eq 0 ] || fail "$bad rows at a point that is not the scheduler's, or with src == dst off enqueue"
 moved=$(rows "$serving" | awk -F, '$(NF-3) == 1' | wc -l)
 echo "recorded verdicts: $moved allowed, $((rows - moved)) refused"
 ok "run --record writes the scheduler's decisions"
 "$BIN" eval /tmp/collect-test-model.json "$serving" --show 0 >/tmp/eval.txt || fail "eval refused the serving dataset"
 "$BIN" skew --train "$out" --serving "$serving" --model /tmp/collect-test-model.json >/tmp/skew.txt || fail "skew exited $?"
 cat /tmp/skew.txt
-grep -q "serving decision points: steal_" /tmp/skew.txt || fail "skew did not count decision points"
+grep -q "serving decision points: .*enq_" /tmp/skew.txt || fail "skew did not count decision points"
 nf=$(grep -c '^FEATURE(' bpf/features.def)
 [ "$(grep -c '^| ' /tmp/skew.txt)" -eq $((nf + 1)) ] || fail "skew: expected a header and $nf feature rows"
 flagged=$(sed -n "s/^\([0-9]*\) of $nf features flagged.*/\1/p" /tmp/skew.txt)

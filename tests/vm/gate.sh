@@ -2,8 +2,10 @@
 # The gate at every decision point (issue #23): steals and the placements
 # A (select_cpu's idle CPU), B (enqueue: own CPU or the LLC's pool) and C
 # (a preempting wakee onto the waking CPU) all ask can_migrate(), under a
-# load of CPU hogs on half the CPUs (so that wakeups find idle CPUs),
-# sleepers and a pipe ping-pong:
+# load that leaves CPUs idle at times (CPU hogs beside it left none idle
+# under emulation, and point A needs one): a fork loop (a child's
+# select_cpu starts from its running parent's CPU, so it finds another,
+# idle one: point A), a few sleepers and a pipe ping-pong:
 #   - heuristic, with --record: every recorded verdict equals its point's
 #     old rule (selftest --check-record), and A and both kinds of B are seen;
 #   - shadow: the tree walks at every placement, its agreement with each
@@ -15,7 +17,10 @@
 N=$(nproc)
 [ "$N" -ge 2 ] || fail "needs 2 CPUs"
 load() {
-    stress-ng -t "$1" -c $((N / 2)) --sleep "$N" --sleep-max 4 --pipe 1 >/tmp/stress.log 2>&1 ||
+    # on CPUs otherwise idle: each fork's child starts from its busy
+    # parent's CPU, and the idle search finds another (point A)
+    for _ in $(seq 300); do /bin/true; done
+    stress-ng -t "$1" -f 1 --sleep 1 --sleep-max 4 --pipe 1 >/tmp/stress.log 2>&1 ||
         fail "stress-ng failed: $(tail -3 /tmp/stress.log)"
 }
 # stop PID: SIGINT, exit 0, state back to disabled
