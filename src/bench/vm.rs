@@ -83,11 +83,11 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 /// bench/setup.sh: tools, the kernel tree and fio's disk in the work
 /// folder, and the pinned peers if any peer arm is asked for.
 pub fn setup(repo: &Path, opts: &BenchOpts) -> Result<()> {
+    // scx_mlsched's own arms (mlsched, mlsched-ml, mlsched-prev, ...) need
+    // no peer built.
     let wants_peers = opts.schedulers.iter().any(|s| {
-        !matches!(
-            s.trim_start_matches("scx_"),
-            "default" | "mlsched" | "mlsched-ml"
-        )
+        let s = s.trim_start_matches("scx_");
+        s != "default" && !s.starts_with("mlsched")
     });
     info!(
         "preparing workloads{} (bench/setup.sh)",
