@@ -121,8 +121,12 @@ struct {
 
 struct cpu_ctx {
 	u64 nr_balance_failed;	/* failed balances, counted as the kernel does (see steal()) */
-	u64 nr_tree_walks;	/* for sampling every sample_every-th walk */
-	u64 nr_decisions;	/* for recording every record_every-th decision */
+	/*
+	 * Per decision point, so that a rare point (a steal) is sampled and
+	 * recorded as often as before the placements asked the gate.
+	 */
+	u64 nr_tree_walks[NR_MIG_POINTS];	/* for sampling every sample_every-th walk */
+	u64 nr_decisions[NR_MIG_POINTS];	/* for recording every record_every-th decision */
 };
 
 /*
@@ -423,9 +427,8 @@ static bool verdict_allows(s32 verdict)
  * feed_timeout_ns (userspace hung: the features it feeds, and the twin,
  * are stale), or a walk without a verdict.  Each fallback has its stat.
  */
-static int ml_verdict(const struct mig_features *in, u64 *generation)
+static int ml_verdict(const struct model_bank *b, const struct mig_features *in, u64 *generation)
 {
-	const struct model_bank *b;
 	u64 now = bpf_ktime_get_ns();
 	int v;
 
@@ -434,7 +437,6 @@ static int ml_verdict(const struct mig_features *in, u64 *generation)
 		stat_inc(STAT_ML_FALLBACK_STALE);
 		return -1;
 	}
-	b = model_bank_get(model_active);
 	if (!b || !b->generation) {
 		stat_inc(STAT_ML_FALLBACK_NOMODEL);
 		return -1;
@@ -446,14 +448,19 @@ static int ml_verdict(const struct mig_features *in, u64 *generation)
 	return v;
 }
 
-/* Send every sample_every-th tree decision of this CPU to the twin. */
-static void sample_decision(const struct mig_features *in, u64 generation,
+/* Send every sample_every-th tree decision of this CPU at @point to the twin. */
+/* (Inlined: a BPF function takes 5 arguments at most.) */
+static __always_inline void sample_decision(const struct mig_features *in, u64 generation,
 			    s32 src, s32 dst, s32 tree, s32 heuristic, s32 acted, u32 point)
 {
 	struct cpu_ctx *cctx = this_cpu_ctx();
 	struct mig_sample *s;
+	u64 *n;
 
-	if (!sample_every || !cctx || ++cctx->nr_tree_walks % sample_every)
+	if (!sample_every || !cctx)
+		return;
+	n = MEMBER_VPTR(*cctx, .nr_tree_walks[point]);
+	if (!n || ++*n % sample_every)
 		return;
 	s = bpf_ringbuf_reserve(&samples, sizeof(*s), 0);
 	if (!s) {
@@ -474,16 +481,21 @@ static void sample_decision(const struct mig_features *in, u64 generation,
 }
 
 /*
- * Send every record_every-th decision of this CPU to `run --record`: the
- * vector as the gate saw it, the verdict acted on, where it was made.
+ * Send every record_every-th decision of this CPU at @point to `run
+ * --record`: the vector as the gate saw it, the verdict acted on, where it
+ * was made.
  */
 static void record_decision(const struct mig_features *in, s32 src, s32 dst,
 			    s32 verdict, u32 point)
 {
 	struct cpu_ctx *cctx = this_cpu_ctx();
 	struct mig_record *r;
+	u64 *n;
 
-	if (!record_every || !cctx || ++cctx->nr_decisions % record_every)
+	if (!record_every || !cctx)
+		return;
+	n = MEMBER_VPTR(*cctx, .nr_decisions[point]);
+	if (!n || ++*n % record_every)
 		return;
 	r = bpf_ringbuf_reserve(&records, sizeof(*r), 0);
 	if (!r) {
@@ -518,15 +530,12 @@ static void point_stat_inc(u32 point, u32 what)
 }
 
 /*
- * Does the model in force decide at @point?  A model file declares the
- * points it was trained for (model_bank.points); elsewhere the point's
- * heuristic decides.  With no model, the tree's own fallback decides (and
- * counts it).
+ * Does model bank @b decide at @point?  A model file declares the points
+ * it was trained for (model_bank.points); elsewhere the point's heuristic
+ * decides.  With no model, ml_verdict()'s fallback decides (and counts it).
  */
-static bool model_decides_at(u32 point)
+static bool model_decides_at(const struct model_bank *b, u32 point)
 {
-	const struct model_bank *b = model_bank_get(model_active);
-
 	if (!b || !b->generation)
 		return true;
 	return point < 32 && (b->points & (1U << point));
@@ -541,18 +550,20 @@ static bool model_decides_at(u32 point)
  */
 __noinline int ml_gate(const struct mig_features *in, s32 heuristic, s32 src, s32 dst, u32 point)
 {
+	/* Read once: a swap between two reads could mix two models' points. */
+	const struct model_bank *b = model_bank_get(model_active);
 	u64 generation = 0;
 	s32 guard;
 	int tree;
 
 	if (!in)
 		return heuristic;
-	if (policy == POLICY_ML && !model_decides_at(point))
+	if (policy == POLICY_ML && !model_decides_at(b, point))
 		return heuristic;
 	guard = ml_guard(in);
 	if (guard >= 0)
 		return policy == POLICY_ML ? guard : heuristic;
-	tree = ml_verdict(in, &generation);
+	tree = ml_verdict(b, in, &generation);
 	if (tree < 0)
 		return heuristic;
 	stat_inc(tree ? STAT_ML_MIGRATE : STAT_ML_STAY);
@@ -622,8 +633,11 @@ static bool verdict_pinned(s32 verdict)
  * p->cpus_ptr.  A task that finds one is dispatched straight to it, if
  * the gate lets it move there (point A, when the CPU is not prev).  A
  * refusal releases the idle CPU the search claimed (cleared from the idle
- * mask): kicked, it finds nothing to run and goes idle again.  The task
- * then stays on prev and enqueue decides (point B).
+ * mask): kicked, it runs dispatch and goes idle again unless it finds
+ * work.  The task is then enqueued for prev, where point B decides between
+ * prev's DSQ and the LLC's pool (from which that CPU may still take it, if
+ * B allows the pool).  A kick that finds nothing counts as wasted, so
+ * frequent refusals here slow the tick's kicks (kick_backoff_ns).
  */
 s32 BPF_STRUCT_OPS(mlsched_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
 {
@@ -903,10 +917,18 @@ static __always_inline u8 wakeup_queue(struct task_struct *p, u64 dsq, s32 cpu, 
 		       u64 enq_flags)
 {
 	s32 src = scx_bpf_task_cpu(p);
+	bool direct = lead > 0 && preempt_direct && cpu == bpf_get_smp_processor_id();
 
-	/* Onto another CPU than its own: the gate decides (point C). */
-	if (lead > 0 && preempt_direct && cpu == bpf_get_smp_processor_id() &&
-	    (cpu == src || verdict_allows(can_migrate(p, src, cpu, 0, POINT_PREEMPT_WAKEE)))) {
+	/*
+	 * Onto another CPU than its own: the gate decides (point C).  Refused,
+	 * the wakee neither goes there nor preempts there: it waits in @dsq.
+	 */
+	if (direct && cpu != src &&
+	    !verdict_allows(can_migrate(p, src, cpu, 0, POINT_PREEMPT_WAKEE))) {
+		scx_bpf_dsq_insert_vtime(p, dsq, slice_ns, vtime, enq_flags);
+		return WAKE_NOT_BEHIND;
+	}
+	if (direct) {
 		scx_bpf_task_set_dsq_vtime(p, vtime);
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, slice_ns, enq_flags | SCX_ENQ_PREEMPT);
 		stat_inc(STAT_PREEMPT);

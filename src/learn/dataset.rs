@@ -79,18 +79,19 @@ pub struct Dataset {
     pub ctx: Vec<RowCtx>,
 }
 
-/// Was this decision made at a point the scheduler has?  Its own points
-/// (steals and placements) are; of the kernel's, balances of an idle or
-/// newly idle CPU that has no task are, and balances of a busy CPU
-/// (idle_type 0), balances to a CPU that has tasks, and active balancing
-/// are not.
+/// Was this decision made at a point where the scheduler decides by the
+/// kernel's rule, the points an imitation of the kernel's balancer is for?
+/// Its steals are; of the kernel's, balances of an idle or newly idle CPU
+/// that has no task are, and balances of a busy CPU (idle_type 0),
+/// balances to a CPU that has tasks, and active balancing are not.  Nor are
+/// the scheduler's placements (A, B, C): their labels in a recording are
+/// their own rules, not the kernel's, and a steal model must not learn them.
 pub fn scheduler_has_point(x: &FeatureVec, ctx: Option<&RowCtx>) -> bool {
     if let Some(p) = ctx.and_then(|c| u32::try_from(c.point).ok()) {
-        if crate::sched::heuristic::SCHEDULER_POINTS.contains(&p) {
-            return true;
-        }
-        if p == c::mig_point_POINT_KERNEL_ACTIVE || p == c::mig_point_POINT_KERNEL_BUSY_DST {
-            return false;
+        match p {
+            c::mig_point_POINT_STEAL_CPU_DSQ | c::mig_point_POINT_STEAL_LLC_DSQ => return true,
+            c::mig_point_POINT_KERNEL_BALANCE => {}
+            _ => return false,
         }
     }
     x[c::mlsched_feature_FEAT_idle_type as usize] != 0
@@ -529,6 +530,12 @@ mod tests {
             // A steal is the scheduler's own point, whatever idle_type says.
             point(c::mig_point_POINT_STEAL_CPU_DSQ),
         ];
+        assert_eq!(ds.clone().retain_scheduler_points(), 3);
+        // A placement's row (its label is its own rule) is not a steal's,
+        // whatever idle_type says.
+        ds.ctx[1] = point(c::mig_point_POINT_ENQ_WAKEUP);
+        assert_eq!(ds.clone().retain_scheduler_points(), 4);
+        ds.ctx[1] = point(c::mig_point_POINT_KERNEL_BALANCE);
         assert_eq!(ds.retain_scheduler_points(), 3);
         assert_eq!(ds.x, vec![v(1, 0), v(0, 0)]);
         assert_eq!(ds.y, vec![true, true]);

@@ -1,6 +1,7 @@
 //! Model files: a decision tree as a flat node array that BPF can walk.
 //!
-//! Format (JSON, `format: "scx_mlsched-tree"`, `version: 1`): the schema
+//! Format (JSON, `format: "scx_mlsched-tree"`, `version: 1`, or 2 for a
+//! model that declares other points than the steals): the schema
 //! hash and feature names, the training metrics, and `nodes`, where node 0
 //! is the root and each node is either
 //!   internal: `feature` (index), `threshold` (integer): x[feature] < threshold -> `left`, else `right`
@@ -37,7 +38,10 @@ use crate::learn::metrics::Metrics;
 use crate::sched::bpf_intf as c;
 
 pub const FORMAT: &str = "scx_mlsched-tree";
-pub const VERSION: u32 = 1;
+/// The newest format version: 2 is a model that declares other points than
+/// the steals (an older binary, which reads version 1 only, would apply it
+/// at the steals); a steal model is still written as version 1.
+pub const VERSION: u32 = 2;
 pub const MAX_NODES: usize = c::mlsched_consts_MODEL_MAX_NODES as usize;
 pub const MAX_DEPTH: usize = c::mlsched_consts_MODEL_MAX_DEPTH as usize;
 /// A model file larger than this is refused before parsing.
@@ -212,6 +216,17 @@ pub fn parse_points(names: &[String]) -> Result<Vec<u32>> {
 }
 
 impl Model {
+    /// The same model, deciding at `points` (names of enum mig_point), in
+    /// the version that says so.
+    pub fn deciding_at(self, points: Vec<String>) -> Self {
+        let version = if points == steal_points() { 1 } else { VERSION };
+        Self {
+            points,
+            version,
+            ..self
+        }
+    }
+
     /// The points the model decides at, as model_bank.points: bit 1 << point.
     pub fn points_mask(&self) -> Result<u32> {
         Ok(parse_points(&self.points)?
@@ -230,7 +245,7 @@ impl Model {
         importance.resize(NR_FEATURES, 0.0);
         let model = Model {
             format: FORMAT.into(),
-            version: VERSION,
+            version: 1,
             schema_hash: SCHEMA.hash_hex(),
             features: SCHEMA.names().map(str::to_string).collect(),
             depth: 0,
@@ -256,9 +271,9 @@ impl Model {
                 self.format
             );
         }
-        if self.version != VERSION {
+        if !(1..=VERSION).contains(&self.version) {
             bail!(
-                "model version {} is not supported (this build reads version {VERSION})",
+                "model version {} is not supported (this build reads versions 1 to {VERSION})",
                 self.version
             );
         }
@@ -488,7 +503,7 @@ pub mod tests {
     pub fn tiny() -> Model {
         Model {
             format: FORMAT.into(),
-            version: VERSION,
+            version: 1,
             schema_hash: SCHEMA.hash_hex(),
             features: SCHEMA.names().map(str::to_string).collect(),
             depth: 1,
@@ -533,6 +548,23 @@ pub mod tests {
         assert!(m.to_dot().contains("n0 -> n1"));
     }
 
+    /// A model that declares the steals only stays version 1 (what older
+    /// binaries read, with the same meaning); one that declares any other
+    /// point is version 2, which they refuse.  A file without `points`
+    /// decides the steals.
+    #[test]
+    fn declared_points_set_the_version() {
+        let steals = tiny().deciding_at(steal_points());
+        assert_eq!(steals.version, 1);
+        let wake = tiny().deciding_at(vec!["wake_idle".into(), "steal_cpu_dsq".into()]);
+        assert_eq!(wake.version, 2);
+        assert!(wake.validate().is_ok());
+        let mut json: serde_json::Value = serde_json::to_value(tiny()).unwrap();
+        json.as_object_mut().unwrap().remove("points");
+        let old: Model = serde_json::from_value(json).unwrap();
+        assert_eq!(old.points, steal_points());
+    }
+
     #[test]
     fn invalid_models_are_refused_with_a_reason() {
         let check = |f: &dyn Fn(&mut Model), want: &str| {
@@ -542,6 +574,11 @@ pub mod tests {
             assert!(e.contains(want), "{e} lacks {want}");
         };
         check(&|m| m.version = 9, "version 9");
+        check(&|m| m.version = 0, "version 0");
+        check(
+            &|m| m.points = vec!["kernel_active".into()],
+            "not a decision point",
+        );
         check(&|m| m.format = "x".into(), "not an scx_mlsched model");
         check(&|m| m.schema_hash = "00".into(), "schema 00 differs");
         check(&|m| m.nodes[0].left = 7, "out of range");

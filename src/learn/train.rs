@@ -25,6 +25,7 @@ use crate::learn::features::{FeatureVec, NR_FEATURES, SCHEMA};
 use crate::learn::metrics::Metrics;
 use crate::learn::model::{Model, ModelMetrics, TrainingInfo, MAX_DEPTH};
 use crate::rng::XorShift64Star;
+use crate::sched::bpf_intf as c;
 
 /// How the test split is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -98,16 +99,19 @@ pub struct TrainOpts {
     /// Seed of the stratified test split.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Train (and score hold-outs) only on rows of decision points the
-    /// scheduler has: balances of an idle or newly idle CPU, and its own
-    /// steals; not a busy CPU's periodic balance, nor active balancing.
+    /// Train (and score hold-outs) only on rows of decision points where
+    /// the scheduler decides by the kernel's rule: balances of an idle or
+    /// newly idle CPU, and its own steals; not a busy CPU's periodic
+    /// balance, nor active balancing, nor the scheduler's placements (their
+    /// recorded labels are their own rules).
     #[arg(long)]
     pub scheduler_points: bool,
     /// The decision points the model will decide at under `--policy ml`
     /// (comma-separated names of enum mig_point: steal_cpu_dsq,
     /// steal_llc_dsq, wake_idle, enq_wakeup, enq_requeue, preempt_wakee);
     /// each other point's heuristic decides there.  An imitation of the
-    /// kernel's balancer belongs at the steals.
+    /// kernel's balancer belongs at the steals.  Rows are not filtered by
+    /// it: with --scheduler-points only the steals may be declared.
     #[arg(
         long,
         value_delimiter = ',',
@@ -366,11 +370,19 @@ pub fn run(o: &TrainOpts) -> Result<Model> {
         scheduler_points: o.scheduler_points,
         split: o.split.name().to_string(),
     };
-    crate::learn::model::parse_points(&o.points)?;
-    let model = Model {
-        points: o.points.clone(),
-        ..Model::from_linfa(&tree, metrics, training)?
-    };
+    let points = crate::learn::model::parse_points(&o.points)?;
+    let steals = [
+        c::mig_point_POINT_STEAL_CPU_DSQ,
+        c::mig_point_POINT_STEAL_LLC_DSQ,
+    ];
+    if o.scheduler_points && points.iter().any(|p| !steals.contains(p)) {
+        bail!(
+            "--scheduler-points keeps the rows of the steals' rule only: a model trained on them \
+             may declare only steal_cpu_dsq and steal_llc_dsq (--points {})",
+            o.points.join(",")
+        );
+    }
+    let model = Model::from_linfa(&tree, metrics, training)?.deciding_at(o.points.clone());
     // The exported integer tree must answer exactly as linfa on every row we have.
     let all: Vec<usize> = (0..y.len()).collect();
     let linfa = predict(&tree, &x, &all);

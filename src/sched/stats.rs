@@ -38,7 +38,9 @@ pub struct Metrics {
     pub kicks: u64,
     #[stat(desc = "Slices renewed for prev: its vtime was not ahead of the queue heads")]
     pub keep_prev: u64,
-    #[stat(desc = "can_migrate: allowed, task cold")]
+    #[stat(
+        desc = "can_migrate, at every point: allowed by the heuristic (at steals: task cold; elsewhere: the point's rule)"
+    )]
     pub mig_allowed: u64,
     #[stat(desc = "can_migrate: allowed although hot, balancing failed too often")]
     pub mig_allowed_fails: u64,
@@ -48,7 +50,9 @@ pub struct Metrics {
     pub mig_deny_running: u64,
     #[stat(desc = "can_migrate: refused, migration disabled")]
     pub mig_deny_pinned: u64,
-    #[stat(desc = "can_migrate: refused, task cache-hot")]
+    #[stat(
+        desc = "can_migrate: refused, task cache-hot (a steal's, or a hot wakeup kept at enqueue)"
+    )]
     pub mig_deny_hot: u64,
     #[stat(desc = "can_migrate: refused by the ML policy's guard, per-CPU kthread")]
     pub mig_deny_kthread: u64,
@@ -60,7 +64,9 @@ pub struct Metrics {
     pub ml_migrate: u64,
     #[stat(desc = "Tree walks that said stay")]
     pub ml_stay: u64,
-    #[stat(desc = "Tree walks whose verdict equals the heuristic's (live imitation)")]
+    #[stat(
+        desc = "Tree walks whose verdict equals the heuristic's, at every point (gate_*_agree: per point)"
+    )]
     pub ml_agree_heuristic: u64,
     #[stat(desc = "Heuristic used: the walk passed the depth bound or met a bad node")]
     pub ml_fallback_walk: u64,

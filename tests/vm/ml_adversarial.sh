@@ -52,6 +52,17 @@ for kind in always never deepest always-all never-all; do
     never | never-all) [ "$deny" -gt 0 ] && [ "$allow" -eq 0 ] || fail "$kind: model verdicts allow $allow, deny $deny" ;;
     esac
     twin_ok "$kind"
+    # Per point: a model that declares every point decides at enqueue too
+    # (pinned tasks do not ask there, so no guard refuses: its verdict is
+    # every decision's); "never" keeps every placement refused.
+    enq=$(grep -oE 'enq (wakeup|requeue): [0-9]+/[0-9]+' /tmp/sched.log | awk -F'[ /]' '{a += $3; d += $4} END {print a + 0, d + 0}')
+    case $kind in
+    always-all) [ "${enq% *}" = "${enq#* }" ] && [ "${enq#* }" -gt 0 ] || fail "$kind: enqueue allowed/asked $enq" ;;
+    never-all)
+        [ "${enq% *}" -eq 0 ] && [ "${enq#* }" -gt 0 ] || fail "$kind: enqueue allowed/asked $enq"
+        ! grep -qE '(wake idle|preempt wakee): [1-9]' /tmp/sched.log || fail "$kind: a placement was allowed"
+        ;;
+    esac
     wait_disabled 10 || fail "$kind: state is $(ext_state) after exit"
     ok "model '$kind': exit 0, stress-ng done, affinity held, $allow allowed / $deny refused by the model, twin agreed"
 done
