@@ -11,6 +11,10 @@
  *
  * The NUMA placement features come from the page allocator tracepoint of
  * numa.bpf.h, loaded with these probes: the scheduler counts the same way.
+ * The task history features (run lengths, migrations) come from
+ * taskhist.bpf.h, kept here from tp_btf/sched_switch in a pid-keyed hash:
+ * the scheduler keeps the same history from ops.running/ops.stopping.
+ * The serving-only features (vtime_lead_us, point) stay 0.
  *
  * Why: scx_mlsched's migration rule is learned by imitation (APSys 2020,
  * Chen et al.): the training data is what the kernel decided.  The entry
@@ -20,6 +24,7 @@
 #include <scx/common.bpf.h>
 #include "intf.h"
 #include "numa.bpf.h"
+#include "taskhist.bpf.h"
 
 char _license[] SEC("license") = "GPL";
 
@@ -29,6 +34,7 @@ char _license[] SEC("license") = "GPL";
 /* Set by userspace (src/collect.rs). */
 const volatile s64 migration_cost_ns = 500000;
 const volatile s32 cpu_node[MAX_CPUS];
+const volatile s32 cpu_llc[MAX_CPUS];	/* the LLC id of each CPU (any numbering) */
 const volatile u32 nr_nodes = 1;
 
 struct row {
@@ -81,6 +87,78 @@ static s32 node_of(s32 cpu)
 	const volatile s32 *v = MEMBER_VPTR(cpu_node, [(u32)cpu]);
 
 	return v ? *v : 0;
+}
+
+static s32 llc_of(s32 cpu)
+{
+	const volatile s32 *v = MEMBER_VPTR(cpu_llc, [(u32)cpu]);
+
+	return v ? *v : 0;
+}
+
+/*
+ * Task history by pid (the kprobe's task pointer is untrusted: no task
+ * storage).  An entry remembers its task's start time, so that a reused
+ * pid starts afresh, as numa.bpf.h does.
+ */
+struct hist_entry {
+	u64 start_time;
+	struct task_hist h;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, NUMA_TRACKED_TASKS);
+	__type(key, u32);
+	__type(value, struct hist_entry);
+} hist_map SEC(".maps");
+
+static struct task_hist *hist_of(u32 pid, u64 start_time, bool create)
+{
+	struct hist_entry *e = bpf_map_lookup_elem(&hist_map, &pid);
+
+	if (e && e->start_time == start_time)
+		return &e->h;	/* e is not NULL here: no offset on a maybe-NULL pointer */
+	if (!create)
+		return NULL;
+	{
+		struct hist_entry fresh = { .start_time = start_time };
+
+		hist_init(&fresh.h);
+		fresh.start_time = start_time;
+		if (bpf_map_update_elem(&hist_map, &pid, &fresh, BPF_ANY))
+			return NULL;
+	}
+	e = bpf_map_lookup_elem(&hist_map, &pid);
+	if (!e)
+		return NULL;
+	return &e->h;
+}
+
+/*
+ * Every context switch: prev stops (blocking when it was not preempted
+ * and is no longer TASK_RUNNING, i.e. the scheduler's ops.stopping with
+ * runnable false), next starts on this CPU.  The idle tasks (pid 0) are
+ * left out.
+ */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(mls_hist_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	u64 now = bpf_ktime_get_ns();
+	struct task_hist *h;
+
+	if (prev->pid) {
+		h = hist_of(prev->pid, prev->start_time, false);
+		if (h)
+			hist_stop(h, now, !preempt && prev_state != 0 /* TASK_RUNNING */);
+	}
+	if (next->pid) {
+		h = hist_of(next->pid, next->start_time, true);
+		if (h)
+			hist_start(h, now, bpf_get_smp_processor_id());
+	}
+	return 0;
 }
 
 static s64 idle_code(enum cpu_idle_type idle)
@@ -159,6 +237,10 @@ int BPF_KPROBE(can_migrate_task_entry, struct task_struct *p, struct lb_env *env
 	st->row.f[FEAT_balance_failed_any] = BPF_CORE_READ(sd, nr_balance_failed) > 0;
 	numa_place_fill(&st->row.f[FEAT_numa_delta_pct], &st->row.f[FEAT_prefer_src],
 			&st->row.f[FEAT_prefer_dst], p, node_of(src), node_of(dst));
+	hist_fill(st->row.f, hist_of(BPF_CORE_READ(p, pid), BPF_CORE_READ(p, start_time), false),
+		  bpf_ktime_get_ns());
+	st->row.f[FEAT_dst_len] = BPF_CORE_READ(env, dst_rq, nr_running);
+	st->row.f[FEAT_same_llc] = llc_of(src) == llc_of(dst);
 	st->valid = 1;
 	return 0;
 }

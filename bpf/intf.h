@@ -284,4 +284,19 @@ struct tree_run_arg {
 	u64 bad;		/* out: walks past the depth bound or on a bad node */
 };
 
+/*
+ * Argument of tree.bpf.c's fill_bench (`bench inference`): fill the
+ * feature vector of "move the calling task from @src to @dst" `loops`
+ * times, timed inside the program; with `empty` set, the same loop
+ * without the fill (overhead).
+ */
+struct fill_run_arg {
+	s32 src;
+	s32 dst;
+	u32 loops;
+	u32 empty;
+	u64 elapsed_ns;		/* out */
+	s64 check;		/* out: a sum of the last vector, so that the fill is not optimised out */
+};
+
 #endif /* __MLSCHED_INTF_H */

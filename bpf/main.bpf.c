@@ -59,10 +59,9 @@
 #include "intf.h"
 #include "tree.bpf.h"
 #include "numa.bpf.h"
+#include "taskhist.bpf.h"
 
 char _license[] SEC("license") = "GPL";
-
-#define SCHED_IDLE_POLICY	5
 
 /* Set by userspace before load (src/scheduler.rs). */
 const volatile u64 slice_ns = 3ULL * 1000 * 1000;
@@ -110,6 +109,7 @@ struct mls_task_ctx {
 	u8 placed;		/* enum mig_path of its placement since it last ran */
 	bool ours;		/* in sched_ext (ops.enable to ops.disable) */
 	s32 last_cpu;		/* the CPU it last ran on (-1: none yet) */
+	struct task_hist hist;	/* run lengths and moves, for the features (bpf/taskhist.bpf.h) */
 };
 
 struct {
@@ -284,10 +284,24 @@ static u64 llc_dsq(s32 cpu)
 	return LLC_DSQ_BASE + llc_of(cpu);
 }
 
-static bool is_hot(struct task_struct *p, u64 now)
+/*
+ * nr_running of @cpu's runqueue: the kernel's own counter, which the
+ * collector reads as env->src_rq->nr_running.  sched_ext counts a task on
+ * the rq of its CPU wherever it is queued (a per-CPU or an LLC DSQ).  Read
+ * without @cpu's rq lock, as the kernel's balancer reads remote rqs.
+ */
+static __always_inline s64 rq_nr_running(s32 cpu)
 {
-	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
+	struct rq *rq = bpf_per_cpu_ptr(&runqueues, cpu);
 
+	return rq ? BPF_CORE_READ(rq, nr_running) : 0;
+}
+
+/* After node_of(), llc_of() and rq_nr_running(), which it uses. */
+#include "fill.bpf.h"
+
+static bool tctx_is_hot(const struct mls_task_ctx *tctx, u64 now)
+{
 	return tctx && tctx->last_stop && now - tctx->last_stop < migration_cost_ns;
 }
 
@@ -341,19 +355,6 @@ static __always_inline s32 can_migrate_decide(const struct mig_features *in, u32
 	return MIG_DENY_HOT;
 }
 
-/*
- * nr_running of @cpu's runqueue: the kernel's own counter, which the
- * collector reads as env->src_rq->nr_running.  sched_ext counts a task on
- * the rq of its CPU wherever it is queued (a per-CPU or an LLC DSQ).  Read
- * without @cpu's rq lock, as the kernel's balancer reads remote rqs.
- */
-static s64 rq_nr_running(s32 cpu)
-{
-	struct rq *rq = bpf_per_cpu_ptr(&runqueues, cpu);
-
-	return rq ? BPF_CORE_READ(rq, nr_running) : 0;
-}
-
 static bool point_is_steal(u32 point)
 {
 	return point == POINT_STEAL_CPU_DSQ || point == POINT_STEAL_LLC_DSQ;
@@ -365,37 +366,60 @@ static bool point_is_enqueue(u32 point)
 }
 
 /*
- * Fill the feature vector of "move @p from @src to @dst" as the scheduler
- * sees it at @point (the scheduler column of bpf/features.def: each
- * feature means what the collector's does; the header of features.def
- * says what the placements' dst features are).  At an enqueue (B), @dst is
- * @src: the pool is @src's LLC's.
+ * The features can_migrate_decide() reads (the kernel rule's inputs:
+ * delta_hot, extra_fails, running, dst_allowed, migration_disabled) of
+ * "move @p from @src to @dst" at @point, as mig_features_fill() defines
+ * them, into @in; the others are left alone.  Returns @p's context (NULL
+ * if it has none), and the time read, in @now.
  */
-static void mig_features_fill(struct mig_features *in, struct task_struct *p,
-			      s32 src, s32 dst, s64 idle_type, u32 point)
+static __always_inline struct mls_task_ctx *mig_rule_fill(struct mig_features *in,
+							  struct task_struct *p, s32 dst,
+							  u32 point, u64 *now)
 {
 	u32 zero = 0;
 	/* dst's failed balances: at a steal dst is this CPU; the pool has none. */
 	struct cpu_ctx *cctx = point_is_enqueue(point) ? NULL :
 		bpf_map_lookup_percpu_elem(&cpu_ctx_stor, &zero, dst);
-	u64 now = scx_bpf_now();
+	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
 
-	in->f[FEAT_delta_hot] = is_hot(p, now);
-	in->f[FEAT_idle_type] = idle_type;
-	in->f[FEAT_same_node] = node_of(src) == node_of(dst);
-	in->f[FEAT_src_len] = rq_nr_running(src);
+	*now = scx_bpf_now();
+	in->f[FEAT_delta_hot] = tctx_is_hot(tctx, *now);
 	in->f[FEAT_extra_fails] = cctx && cctx->nr_balance_failed > cache_nice_tries;
+	in->f[FEAT_balance_failed_any] = cctx && cctx->nr_balance_failed > 0;
 	/* Placements run as the task wakes or leaves its CPU: not running. */
 	in->f[FEAT_running] = point_is_steal(point) && scx_bpf_task_running(p);
 	in->f[FEAT_dst_allowed] = point_is_enqueue(point) ? p->nr_cpus_allowed > 1 :
 				  bpf_cpumask_test_cpu(dst, p->cpus_ptr);
-	in->f[FEAT_weight] = (s64)p->scx.weight * 1024 / 100;
 	in->f[FEAT_migration_disabled] = is_migration_disabled(p);
-	in->f[FEAT_idle_policy] = p->policy == SCHED_IDLE_POLICY;
-	in->f[FEAT_per_cpu_kthread] = (p->flags & PF_KTHREAD) && p->nr_cpus_allowed == 1;
-	in->f[FEAT_balance_failed_any] = cctx && cctx->nr_balance_failed > 0;
-	numa_place_fill(&in->f[FEAT_numa_delta_pct], &in->f[FEAT_prefer_src],
-			&in->f[FEAT_prefer_dst], p, node_of(src), node_of(dst));
+	return tctx;
+}
+
+/*
+ * Fill the feature vector of "move @p from @src to @dst" as the scheduler
+ * sees it at @point (the scheduler column of bpf/features.def: each
+ * feature means what the collector's does; the header of features.def
+ * says what the placements' dst features are).  At an enqueue (B), @dst is
+ * @src: the pool is @src's LLC's.  mig_rule_fill() does the rule's
+ * inputs, fill_portable() (bpf/fill.bpf.h) what needs no sched_ext
+ * (`bench inference` times it natively).
+ */
+static void mig_features_fill(struct mig_features *in, struct task_struct *p,
+			      s32 src, s32 dst, s64 idle_type, u32 point)
+{
+	u64 now;
+	struct mls_task_ctx *tctx = mig_rule_fill(in, p, dst, point, &now);
+	const struct task_hist *hist = NULL;
+
+	/* Not `tctx ? &tctx->hist : NULL`: no offset on a maybe-NULL pointer. */
+	if (tctx)
+		hist = &tctx->hist;
+	fill_portable(in, p, hist, src, dst, now);
+	in->f[FEAT_idle_type] = idle_type;
+	in->f[FEAT_weight] = (s64)p->scx.weight * 1024 / 100;
+	in->f[FEAT_dst_len] = point_is_enqueue(point) ? (s64)scx_bpf_dsq_nr_queued(llc_dsq(src)) :
+			      rq_nr_running(dst);
+	in->f[FEAT_vtime_lead_us] = vtime_lead_us((s64)(p->scx.dsq_vtime - vtime_now));
+	in->f[FEAT_decision_point] = point;
 }
 
 /*
@@ -600,10 +624,23 @@ __noinline int can_migrate(struct task_struct *p __arg_trusted, s32 src, s32 dst
 {
 	struct mig_features in = {};
 	s32 verdict;
+	u64 now;
 
 	if (!p)
 		return MIG_DENY_AFFINITY;
-	mig_features_fill(&in, p, src, dst, idle_type, point);
+	/*
+	 * The heuristic alone, unrecorded, reads only the rule's inputs, and
+	 * at A and C nothing: fill only those (the placements ask on every
+	 * wakeup and enqueue).  The verdict is the same: mig_rule_fill() is
+	 * the part of mig_features_fill() that can_migrate_decide() reads
+	 * (heuristic.rs tests that its twin reads nothing else).
+	 */
+	if (policy == POLICY_HEURISTIC && !record_every) {
+		if (point != POINT_WAKE_IDLE && point != POINT_PREEMPT_WAKEE)
+			mig_rule_fill(&in, p, dst, point, &now);
+	} else {
+		mig_features_fill(&in, p, src, dst, idle_type, point);
+	}
 	verdict = can_migrate_decide(&in, point);
 	if (policy != POLICY_HEURISTIC)
 		verdict = ml_gate(&in, verdict, src, dst, point);
@@ -1522,6 +1559,7 @@ void BPF_STRUCT_OPS(mlsched_running, struct task_struct *p)
 	if (!tctx)
 		return;
 	tctx->started = now;
+	hist_start(&tctx->hist, now, scx_bpf_task_cpu(p));
 	/* A move, counted by the path that placed it here (enum mig_path). */
 	if (tctx->last_cpu >= 0 && tctx->last_cpu != scx_bpf_task_cpu(p))
 		moves_inc(MOVES_PATH + (tctx->placed < NR_MIG_PATHS ? tctx->placed : PATH_OTHER));
@@ -1548,6 +1586,25 @@ void BPF_STRUCT_OPS(mlsched_stopping, struct task_struct *p, bool runnable)
 		return;
 	charge_run(p, tctx, now);
 	tctx->last_stop = now;
+	/* Whether it blocks, ops.quiescent says (it runs after this). */
+	hist_stop(&tctx->hist, now, false);
+}
+
+/*
+ * The task leaves the runqueue.  Only a sleep (SCX_DEQ_SLEEP) ends its
+ * burst, as a block ends it in the collector's sched_switch: a stop with
+ * runnable false also comes when a running task is dequeued to change its
+ * affinity or priority, without sleeping.
+ */
+void BPF_STRUCT_OPS(mlsched_quiescent, struct task_struct *p, u64 deq_flags)
+{
+	struct mls_task_ctx *tctx;
+
+	if (!(deq_flags & SCX_DEQ_SLEEP))
+		return;
+	tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
+	if (tctx)
+		hist_block(&tctx->hist);
 }
 
 void BPF_STRUCT_OPS(mlsched_enable, struct task_struct *p)
@@ -1583,6 +1640,7 @@ s32 BPF_STRUCT_OPS(mlsched_init_task, struct task_struct *p, struct scx_init_tas
 	if (!tctx)
 		return -ENOMEM;
 	tctx->last_cpu = -1;
+	hist_init(&tctx->hist);
 	return 0;
 }
 
@@ -1669,6 +1727,7 @@ SCX_OPS_DEFINE(mlsched_ops,
 	       .tick			= (void *)mlsched_tick,
 	       .running			= (void *)mlsched_running,
 	       .stopping		= (void *)mlsched_stopping,
+	       .quiescent		= (void *)mlsched_quiescent,
 	       .enable			= (void *)mlsched_enable,
 	       .disable			= (void *)mlsched_disable,
 	       .init_task		= (void *)mlsched_init_task,

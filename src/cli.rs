@@ -255,6 +255,11 @@ pub struct SelftestOpts {
     #[arg(long, num_args = 1.., value_name = "DATASET", conflicts_with = "replay")]
     pub check_record: Vec<PathBuf>,
 
+    /// Also print what the BPF verifier said about each program of the
+    /// scheduler: instructions processed and stack depth per function.
+    #[arg(long, conflicts_with_all = ["replay", "check_record"])]
+    pub verifier_stats: bool,
+
     #[command(flatten)]
     pub run: RunOpts,
 }

@@ -159,7 +159,13 @@ fn real_main() -> Result<()> {
             init_logging(o.run.verbose)?;
             preflight::check_can_run(Path::new(preflight::SYSFS_SCHED_EXT), preflight::euid())?;
             let vectors = selftest::vectors(o.random, 0x5eed);
-            let n = scheduler::selftest(&o.run, &vectors)?;
+            let (n, stats) = scheduler::selftest(&o.run, &vectors, o.verifier_stats)?;
+            for s in &stats {
+                println!("{}", s.line());
+            }
+            if o.verifier_stats && stats.is_empty() {
+                anyhow::bail!("--verifier-stats: libbpf passed on no verifier log");
+            }
             println!(
                 "selftest: BPF can_migrate_decide (at every decision point) and balance_failed_next agree with their Rust twins on {n} cases"
             );

@@ -5,7 +5,8 @@
 #     of every shipped dataset (the same check runs in the VM selftest);
 #   - a model whose flat nodes differ from its linfa tree is caught;
 #   - `bench inference` reports ns per decision for the shipped model and
-#     the deepest tree (the numbers are printed, not asserted).
+#     the deepest tree, and ns per feature fill (the numbers are printed,
+#     not asserted: only that each was timed).
 #   tests/host_bpf.sh BIN
 set -euo pipefail
 bin=$(realpath "${1:?usage: tests/host_bpf.sh PATH_TO_scx_mlsched}")
@@ -48,5 +49,9 @@ for m in r["models"]:
 deep = r["models"][1]
 if deep["mean_walk_depth"] != 16 or deep["migrate_share"] != 1.0:
     sys.exit(f"FAIL: host_bpf: the deepest tree was not walked to the bottom: {deep}")
+# The feature fill, timed on this host (its kernel has per-CPU BTF variables).
+f = r.get("fill")
+if not f or not (f["loop_ns"] > f["empty_ns"] > 0 and f["fills_per_run"] >= 1000):
+    sys.exit(f"FAIL: host_bpf: the feature fill was not timed: {f}")
 PY
 echo "ok: host_bpf: bench inference"

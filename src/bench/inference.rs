@@ -9,7 +9,11 @@
 //! the loader accepts (every vector walks all of it), and `--model`.
 //! It also measures what the NUMA page tracker (bpf/numa.bpf.h), which the
 //! scheduler and the collector attach on machines with several nodes, adds
-//! to each page allocation.
+//! to each page allocation, and what filling one feature vector costs
+//! before the walk: the scheduler's fill.bpf.h, with stand-ins of the same
+//! kind for its reads of sched_ext state (bpf/tree.bpf.c, fill_bench), for
+//! a move across nodes and LLCs, timed after the tracker's measurement so
+//! that this thread has pages counted (the NUMA lookup finds them).
 
 use std::mem::MaybeUninit;
 use std::path::PathBuf;
@@ -69,6 +73,50 @@ pub struct Timing {
     pub walk_ns_min: f64,
     pub walk_ns_max: f64,
     pub migrate_share: f64,
+}
+
+/// What filling one feature vector costs (bpf/tree.bpf.c, fill_bench).
+#[derive(Debug, Clone, Serialize)]
+pub struct FillTiming {
+    pub fills_per_run: u64,
+    /// Median over the runs, ns per fill: fill loop, empty loop, fill alone.
+    pub loop_ns: f64,
+    pub empty_ns: f64,
+    pub fill_ns: f64,
+    pub fill_ns_min: f64,
+    pub fill_ns_max: f64,
+    /// The NUMA page tracker was loaded, so the NUMA features were looked up.
+    pub numa_lookup: bool,
+}
+
+fn time_fill(prog: &TreeProg<'_>, opts: &InferenceOpts, numa_lookup: bool) -> Result<FillTiming> {
+    let (one, _) = prog.time_fill(1000, false)?;
+    let loops =
+        ((opts.run_ms as f64 * 1e6) / (one.max(1) as f64 / 1000.0)).clamp(1000.0, 1e7) as u32;
+    let (mut fill, mut full, mut empty) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..opts.repeats {
+        let (w, check) = prog.time_fill(loops, false)?;
+        let (e, _) = prog.time_fill(loops, true)?;
+        if check == 0 {
+            bail!("fill_bench filled nothing (every feature 0)");
+        }
+        let (w, e) = (w as f64 / loops as f64, e as f64 / loops as f64);
+        full.push(w);
+        empty.push(e);
+        fill.push(w - e);
+    }
+    let (lo, hi) = fill
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    Ok(FillTiming {
+        fills_per_run: loops as u64,
+        loop_ns: median(&mut full),
+        empty_ns: median(&mut empty),
+        fill_ns: median(&mut fill),
+        fill_ns_min: lo,
+        fill_ns_max: hi,
+        numa_lookup,
+    })
 }
 
 /// What the NUMA page tracker (bpf/numa.bpf.h) adds to a page allocation:
@@ -293,7 +341,17 @@ pub fn run(opts: &InferenceOpts) -> Result<()> {
     // The tracker's cost, where it can attach (what it would count does
     // not matter here: one node or several, every allocation runs it).
     let tracker = crate::sched::numa::tracker_ranges(true);
-    let mut prog = TreeProg::load(&mut obj, tracker.as_ref().ok().and_then(|r| r.as_deref()))?;
+    let ranges = tracker.as_ref().ok().and_then(|r| r.as_deref());
+    // The fill reads task fields as this build knows them: a kernel that
+    // lays them out otherwise still gets the walk timed.
+    let mut obj2 = MaybeUninit::uninit();
+    let (mut prog, fill_error) = match TreeProg::load(&mut obj, ranges, true) {
+        Ok(p) => (p, None),
+        Err(e) => (
+            TreeProg::load(&mut obj2, ranges, false)?,
+            Some(format!("{e:#}")),
+        ),
+    };
     prog.set_vectors(&vectors)?;
     let mut out = Vec::new();
     for (name, m) in &models {
@@ -302,6 +360,11 @@ pub fn run(opts: &InferenceOpts) -> Result<()> {
     let numa = match &tracker {
         Ok(_) => Ok(numa_cost(&mut prog, opts.repeats)?),
         Err(e) => Err(format!("{e:#}")),
+    };
+    // A kernel whose BTF has no per-CPU variables loads the walk, not the fill.
+    let fill = match fill_error {
+        Some(e) => Err(format!("fill_bench did not load: {e}")),
+        None => time_fill(&prog, opts, numa.is_ok()).map_err(|e| format!("{e:#}")),
     };
     let place = place();
     println!(
@@ -337,8 +400,27 @@ pub fn run(opts: &InferenceOpts) -> Result<()> {
             t.migrate_share * 100.0
         );
     }
+    match &fill {
+        Ok(fill) => println!(
+            "feature fill (bpf/fill.bpf.h and stand-ins for the sched_ext reads; a move across \
+             nodes and LLCs{}): {:.1} ns per fill ({:.1}-{:.1}), loop {:.1} ns, empty loop {:.1} ns, \
+             {} fills per run",
+            if fill.numa_lookup {
+                ", NUMA counts looked up"
+            } else {
+                ", no NUMA tracker loaded"
+            },
+            fill.fill_ns,
+            fill.fill_ns_min,
+            fill.fill_ns_max,
+            fill.loop_ns,
+            fill.empty_ns,
+            fill.fills_per_run
+        ),
+        Err(why) => println!("feature fill: not measured: {why}"),
+    }
     println!(
-        "goal: at most {GOAL_NS} ns per decision natively; the APSys 2020 in-kernel MLP took {APSYS_NS} ns. \
+        "goal: at most {GOAL_NS} ns per decision natively for the walk; the APSys 2020 in-kernel MLP took {APSYS_NS} ns. \
          Under the emulated VM every BPF instruction costs about 14 times more."
     );
     match &numa {
@@ -361,7 +443,7 @@ pub fn run(opts: &InferenceOpts) -> Result<()> {
         Err(why) => println!("NUMA page tracker (bpf/numa.bpf.h): not measured: {why}"),
     }
     if let Some(p) = &opts.out {
-        let json = serde_json::json!({ "place": place, "vectors": vectors.len(), "models": out, "numa_tracker": numa.as_ref().ok() });
+        let json = serde_json::json!({ "place": place, "vectors": vectors.len(), "models": out, "fill": fill.as_ref().ok(), "numa_tracker": numa.as_ref().ok() });
         std::fs::write(p, serde_json::to_string_pretty(&json)? + "\n")
             .with_context(|| format!("writing {}", p.display()))?;
     }

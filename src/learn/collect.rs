@@ -201,6 +201,7 @@ pub fn run(o: &CollectOpts, shutdown: Arc<AtomicBool>) -> Result<()> {
     for cpu in topo.all_cpus.values() {
         if cpu.id < rodata.cpu_node.len() {
             rodata.cpu_node[cpu.id] = cpu.node_id as i32;
+            rodata.cpu_llc[cpu.id] = cpu.llc_id as i32;
         }
     }
     // Rows whose NUMA features are all 0 on a NUMA machine would teach the

@@ -28,6 +28,9 @@ pub enum Parity {
     /// The same on both sides, and read by the hard guards before the tree
     /// (ml_guard()): rows the guards decide are not trained or scored on.
     Guard,
+    /// Only the scheduler computes it (the collector writes 0): imitation
+    /// training leaves it out (`serving-only` in features.def).
+    ServingOnly,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,8 +95,9 @@ pub fn parse(def: &str) -> Result<Schema> {
         let parity = match args[2].as_str() {
             "same" => Parity::Same,
             "guard" => Parity::Guard,
+            "serving-only" => Parity::ServingOnly,
             p => bail!(
-                "features.def line {}: parity of {} is {p:?}, not same or guard",
+                "features.def line {}: parity of {} is {p:?}, not same, guard or serving-only",
                 i + 1,
                 args[0]
             ),
@@ -181,6 +185,14 @@ mod tests {
             ("numa_delta_pct", c::mlsched_feature_FEAT_numa_delta_pct),
             ("prefer_src", c::mlsched_feature_FEAT_prefer_src),
             ("prefer_dst", c::mlsched_feature_FEAT_prefer_dst),
+            ("run_avg_us", c::mlsched_feature_FEAT_run_avg_us),
+            ("burst_avg_us", c::mlsched_feature_FEAT_burst_avg_us),
+            ("since_mig_us", c::mlsched_feature_FEAT_since_mig_us),
+            ("mig_rate", c::mlsched_feature_FEAT_mig_rate),
+            ("dst_len", c::mlsched_feature_FEAT_dst_len),
+            ("same_llc", c::mlsched_feature_FEAT_same_llc),
+            ("vtime_lead_us", c::mlsched_feature_FEAT_vtime_lead_us),
+            ("decision_point", c::mlsched_feature_FEAT_decision_point),
         ];
         assert_eq!(pairs.len(), NR_FEATURES);
         for (name, idx) in pairs {
@@ -206,6 +218,12 @@ mod tests {
             "FEATURE(x, bool, guard, \"a, b\", \"c\")\nFEATURE(y, count, guard, \"d\", \"e\")",
         )
         .unwrap();
+        let serving = parse(
+            "FEATURE(x, bool, serving-only, \"a, b\", \"c\")\nFEATURE(y, count, guard, \"d\", \"e\")",
+        )
+        .unwrap();
+        assert_ne!(reparity.hash, serving.hash);
+        assert_eq!(serving.features[0].parity, Parity::ServingOnly);
         assert_eq!(a.hash, spaced.hash);
         assert_ne!(a.hash, swapped.hash);
         assert_ne!(a.hash, reparity.hash);
@@ -214,6 +232,25 @@ mod tests {
             (a.features[0].parity, a.features[1].parity),
             (Parity::Same, Parity::Guard)
         );
+    }
+
+    /// A dataset row is features, label and context columns, under one
+    /// header: no feature may take another column's name.
+    #[test]
+    fn feature_names_leave_the_dataset_columns_free() {
+        use crate::learn::dataset::{CONTEXT, LABEL};
+        for name in SCHEMA.names() {
+            assert!(name != LABEL && !CONTEXT.contains(&name), "{name}");
+        }
+    }
+
+    /// The collector writes 0 for what only the scheduler knows.
+    #[test]
+    fn the_scheduler_only_features_are_serving_only() {
+        for name in ["vtime_lead_us", "decision_point"] {
+            let i = SCHEMA.index(name).unwrap();
+            assert_eq!(SCHEMA.features[i].parity, Parity::ServingOnly, "{name}");
+        }
     }
 
     #[test]

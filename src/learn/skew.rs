@@ -13,6 +13,9 @@
 //!   - `dead-splits`: thresholds of the model that no serving value crosses
 //!     (those branches are decided by the serving side's constant).
 //!
+//! A `serving-only` feature (features.def) is 0 in every training row by
+//! definition: it is shown, marked, and never flagged.
+//!
 //! Serving rows are also counted per decision point (enum mig_point).
 //! `--strict` makes any flag an error, for scripts.
 
@@ -24,7 +27,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use crate::learn::dataset::{self, point_name, Dataset};
-use crate::learn::features::{FeatureVec, NR_FEATURES, SCHEMA};
+use crate::learn::features::{FeatureVec, Parity, NR_FEATURES, SCHEMA};
 use crate::learn::model::Model;
 use crate::sched::model_map::ModelSource;
 
@@ -110,6 +113,8 @@ pub struct FeatureSkew {
     /// Share of serving rows outside the training range.
     pub out_of_range: f64,
     pub flags: Vec<&'static str>,
+    /// Only the scheduler computes it (imitation training leaves it out).
+    pub serving_only: bool,
 }
 
 pub struct Skew {
@@ -159,11 +164,14 @@ pub fn compare(model: &Model, train: &[Dataset], serving: &[Dataset]) -> Skew {
                 .filter(|x| x[i] < train.min || x[i] > train.max)
                 .count();
             let out_of_range = outside as f64 / s.len().max(1) as f64;
+            let serving_only = SCHEMA.features[i].parity == Parity::ServingOnly;
             let mut flags = Vec::new();
-            if serving.distinct == 1 && train.distinct > 1 {
+            if serving_only {
+                // 0 in training by definition, and no imitation tree reads it
+            } else if serving.distinct == 1 && train.distinct > 1 {
                 flags.push("constant-serving");
             }
-            if train.distinct == 1 && serving.distinct > 1 {
+            if !serving_only && train.distinct == 1 && serving.distinct > 1 {
                 flags.push("constant-training");
             }
             if !thresholds.is_empty() && outside > 0 {
@@ -180,6 +188,7 @@ pub fn compare(model: &Model, train: &[Dataset], serving: &[Dataset]) -> Skew {
                 dead_splits,
                 out_of_range,
                 flags,
+                serving_only,
             }
         })
         .collect();
@@ -224,8 +233,13 @@ pub fn report(skew: &Skew) -> String {
     for f in &skew.features {
         let _ = writeln!(
             out,
-            "| {} | {} ({}) | {} | {} | {:.1}% | {} |",
+            "| {}{} | {} ({}) | {} | {} | {:.1}% | {} |",
             f.name,
+            if f.serving_only {
+                " (serving-only)"
+            } else {
+                ""
+            },
             f.splits,
             f.dead_splits,
             f.train.text(),
@@ -325,10 +339,14 @@ mod tests {
             src: 0,
             dst: 1,
         };
-        let serving = ds(
-            vec![(v(0, 30, 0), true), (v(1, 40, 0), false)],
-            vec![pt, pt],
-        );
+        let mut s0 = v(0, 30, 0);
+        let mut s1 = v(1, 40, 0);
+        for (i, f) in SCHEMA.features.iter().enumerate() {
+            if f.parity == Parity::ServingOnly {
+                (s0[i], s1[i]) = (5, 6);
+            }
+        }
+        let serving = ds(vec![(s0, true), (s1, false)], vec![pt, pt]);
         let skew = compare(&model(), &[train], &[serving]);
         let by = |i: usize| &skew.features[i];
         assert_eq!(by(0).flags, vec!["constant-serving"]);
@@ -340,6 +358,13 @@ mod tests {
         assert_eq!(by(7).train.min, 5);
         // Zero on both sides: not flagged.
         assert!(by(2).flags.is_empty());
+        // A serving-only feature varies in serving only: marked, not flagged.
+        let so = SCHEMA
+            .features
+            .iter()
+            .position(|f| f.parity == Parity::ServingOnly)
+            .unwrap();
+        assert!(by(so).serving_only && by(so).flags.is_empty());
         assert_eq!(skew.flagged().count(), 2);
         assert_eq!(skew.points["steal_cpu_dsq"], 2);
         assert!((skew.train_migrate - 1.0 / 3.0).abs() < 1e-9);
@@ -348,6 +373,7 @@ mod tests {
             text.contains(&format!("2 of {NR_FEATURES} features flagged: ")),
             "{text}"
         );
+        assert!(text.contains(" (serving-only) |"), "{text}");
         assert!(
             text.contains(&format!("| {} | 1 (1) |", SCHEMA.names().nth(7).unwrap())),
             "{text}"

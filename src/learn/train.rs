@@ -21,7 +21,7 @@ use log::info;
 use ndarray::{Array1, Array2};
 
 use crate::learn::dataset::{self, Dataset};
-use crate::learn::features::{FeatureVec, NR_FEATURES, SCHEMA};
+use crate::learn::features::{FeatureVec, Parity, NR_FEATURES, SCHEMA};
 use crate::learn::metrics::Metrics;
 use crate::learn::model::{Model, ModelMetrics, TrainingInfo, MAX_DEPTH};
 use crate::rng::XorShift64Star;
@@ -180,8 +180,23 @@ pub fn stratified_split(y: &[bool], frac: f64, seed: u64) -> (Vec<usize>, Vec<us
     (train, test)
 }
 
+/// Rows `idx` as linfa's records.  Training imitates the kernel's rule,
+/// which the collector records: a `serving-only` feature (0 in every
+/// collected row) is zeroed here, so that no tree splits on it, whatever a
+/// scheduler-recorded dataset holds in its column.
 pub fn to_records(x: &[FeatureVec], idx: &[usize]) -> Array2<f64> {
-    Array2::from_shape_fn((idx.len(), NR_FEATURES), |(r, c)| x[idx[r]][c] as f64)
+    let serving_only: Vec<bool> = SCHEMA
+        .features
+        .iter()
+        .map(|f| f.parity == Parity::ServingOnly)
+        .collect();
+    Array2::from_shape_fn((idx.len(), NR_FEATURES), |(r, c)| {
+        if serving_only[c] {
+            0.0
+        } else {
+            x[idx[r]][c] as f64
+        }
+    })
 }
 
 fn class_weights(y: &[bool], how: ClassWeight) -> [f32; 2] {
@@ -413,7 +428,6 @@ pub fn importance_text(m: &Model) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::learn::features::Parity;
     use crate::sched::bpf_intf as c;
     use crate::sched::heuristic;
     use crate::sched::selftest;
@@ -517,6 +531,40 @@ mod tests {
         // the rule's inputs past the guards carry the importance
         let dh = SCHEMA.index("delta_hot").unwrap();
         assert!(m.importance[dh] > 0.0);
+    }
+
+    /// A serving-only feature never enters an imitation tree, even where it
+    /// would predict the label alone.
+    #[test]
+    fn serving_only_features_are_left_out_of_training() {
+        let d = tempfile::tempdir().unwrap();
+        let (mut x, y) = fixture(2000, 5);
+        let serving: Vec<usize> = SCHEMA
+            .features
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.parity == Parity::ServingOnly)
+            .map(|(i, _)| i)
+            .collect();
+        assert!(!serving.is_empty());
+        for (v, l) in x.iter_mut().zip(&y) {
+            for &i in &serving {
+                v[i] = if *l { 7 } else { 3 };
+            }
+        }
+        let o = opts(
+            d.path().join("m.json"),
+            vec![write(d.path(), "a.csv", &x, &y)],
+        );
+        let m = run(&o).unwrap();
+        for &i in &serving {
+            assert_eq!(m.importance[i], 0.0, "{}", SCHEMA.features[i].name);
+        }
+        let loaded = Model::load(&o.out).unwrap();
+        assert!(loaded
+            .nodes
+            .iter()
+            .all(|n| n.is_leaf() || !serving.contains(&(n.feature as usize))));
     }
 
     #[test]

@@ -97,6 +97,8 @@ pub const SCHEDULER_POINTS: [u32; 6] = [
 ///     CPU (dst_allowed 0 for the pool), stays; a cache-hot wakeup stays;
 ///     the rest goes to the LLC's pool.  running is 0 there by definition.
 pub fn decide_at(v: &FeatureVec, point: u32) -> Verdict {
+    // (what it reads is RULE_INPUTS, and nothing at A and C: can_migrate()'s
+    // fast path relies on it)
     match point {
         c::mig_point_POINT_WAKE_IDLE | c::mig_point_POINT_PREEMPT_WAKEE => Verdict::Allowed,
         c::mig_point_POINT_ENQ_WAKEUP | c::mig_point_POINT_ENQ_REQUEUE => match decide(v) {
@@ -111,6 +113,18 @@ pub fn decide_at(v: &FeatureVec, point: u32) -> Verdict {
         _ => decide(v),
     }
 }
+
+/// The boolean inputs of the kernel rule: all that decide_at() reads, at
+/// any point.  BPF's mig_rule_fill() fills exactly these, and under the
+/// heuristic policy, when not recording, can_migrate() fills nothing else
+/// (nothing at all at A and C).
+pub const RULE_INPUTS: [u32; 5] = [
+    c::mlsched_feature_FEAT_migration_disabled,
+    c::mlsched_feature_FEAT_dst_allowed,
+    c::mlsched_feature_FEAT_running,
+    c::mlsched_feature_FEAT_delta_hot,
+    c::mlsched_feature_FEAT_extra_fails,
+];
 
 /// Twin of ml_guard() in bpf/main.bpf.c: the refusal (enum mig_verdict)
 /// that the ml policy makes before the tree, or None to let the tree
@@ -271,6 +285,31 @@ mod tests {
                     let w = with(v, i as u32, v[i].wrapping_add(1));
                     assert_eq!(ml_guard(&v), ml_guard(&w), "{} on {v:?}", feat.name);
                 }
+            }
+        }
+    }
+
+    /// can_migrate()'s fast path (heuristic policy, not recording) fills
+    /// only RULE_INPUTS, and nothing at A and C, leaving the rest 0: at
+    /// every point the verdict on such a vector is the verdict on the whole.
+    #[test]
+    fn the_heuristic_reads_only_the_rule_inputs() {
+        let all_points = 0..c::mig_point_NR_MIG_POINTS;
+        for v in crate::sched::selftest::vectors(1000, 11) {
+            for point in all_points.clone() {
+                let mut w = [0i64; crate::learn::features::NR_FEATURES];
+                if point != c::mig_point_POINT_WAKE_IDLE
+                    && point != c::mig_point_POINT_PREEMPT_WAKEE
+                {
+                    for i in RULE_INPUTS {
+                        w[i as usize] = v[i as usize];
+                    }
+                }
+                assert_eq!(
+                    decide_at(&v, point),
+                    decide_at(&w, point),
+                    "point {point}, {v:?}"
+                );
             }
         }
     }

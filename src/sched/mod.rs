@@ -3,8 +3,9 @@
 //! hot swap) and the linfa twin that checks the tree's sampled decisions,
 //! the tree walk alone for replay and timing, the NUMA node pfn ranges that
 //! the page-allocator tracepoint needs, the preflight checks that make
-//! `run` fail with one clear line, the BPF-against-Rust selftest, and
-//! `run --record`, which writes the scheduler's decisions as a dataset.
+//! `run` fail with one clear line, the BPF-against-Rust selftest (and what
+//! the verifier says of each program), and `run --record`, which writes
+//! the scheduler's decisions as a dataset.
 
 pub mod bpf_intf;
 pub mod bpf_skel;
@@ -18,6 +19,7 @@ pub mod selftest;
 pub mod stats;
 pub mod tree;
 pub mod twin;
+pub mod verifier;
 
 /// Run a SEC("syscall") test program with `arg` as its context; the kernel
 /// copies the context back, so `arg` holds the program's outputs after.

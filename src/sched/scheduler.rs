@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use libbpf_rs::skel::OpenSkel;
 use libbpf_rs::{MapCore, OpenObject, RingBufferBuilder};
 use log::{info, warn};
 use scx_stats::prelude::*;
@@ -37,6 +38,7 @@ use crate::sched::numa;
 use crate::sched::record::Recorder;
 use crate::sched::stats::{self, GateByPoint, Metrics, MovedBy};
 use crate::sched::twin::Twin;
+use crate::sched::verifier::{self, ProgStats};
 
 pub const SCHEDULER_NAME: &str = "scx_mlsched";
 
@@ -183,10 +185,13 @@ pub struct Scheduler<'a> {
 }
 
 impl<'a> Scheduler<'a> {
-    /// Open and load the BPF object without attaching it (also used by selftest).
+    /// Open and load the BPF object without attaching it (also used by
+    /// selftest); `log_stats`: load every program with the verifier's
+    /// statistics in its log (src/sched/verifier.rs).
     fn open_load(
         opts: &RunOpts,
         open_object: &'a mut MaybeUninit<OpenObject>,
+        log_stats: bool,
     ) -> Result<BpfSkel<'a>> {
         try_set_rlimit_infinity();
         let topo = Topology::new().context("reading the CPU topology")?;
@@ -212,7 +217,10 @@ impl<'a> Scheduler<'a> {
         );
 
         let mut builder = BpfSkelBuilder::default();
-        builder.obj_builder.debug(opts.verbose > 1);
+        // debug() replaces libbpf's print callback, which capture_load() set.
+        if !log_stats {
+            builder.obj_builder.debug(opts.verbose > 1);
+        }
         let open_opts = opts.libbpf.clone().into_bpf_open_opts();
         let mut skel = scx_ops_open!(builder, open_object, mlsched_ops, open_opts)?;
 
@@ -263,6 +271,11 @@ impl<'a> Scheduler<'a> {
                 None
             });
         crate::setup_numa_tracker!(&mut skel, ranges.as_deref())?;
+        if log_stats {
+            for mut prog in skel.open_object_mut().progs_mut() {
+                prog.set_log_level(verifier::BPF_LOG_STATS);
+            }
+        }
         Ok(scx_ops_load!(skel, mlsched_ops, uei)?)
     }
 
@@ -302,7 +315,7 @@ impl<'a> Scheduler<'a> {
                 Some((source, m))
             }
         };
-        let mut skel = Self::open_load(opts, open_object)?;
+        let mut skel = Self::open_load(opts, open_object, false)?;
         heartbeat(&mut skel.maps.bss_data);
         let twin = RefCell::new(Twin::default());
         let model = match model {
@@ -514,10 +527,20 @@ fn bpf_balance_failed(skel: &BpfSkel<'_>, failed: u64, seen: u32, idle_type: i64
 /// Load (without attaching) and check the BPF decision against its Rust twin
 /// on `vectors` at every decision point (the kernel's and the scheduler's),
 /// and the BPF failed-balance count against its twin on every
-/// combination of what a steal can see.  Returns the number of cases checked.
-pub fn selftest(opts: &RunOpts, vectors: &[FeatureVec]) -> Result<usize> {
+/// combination of what a steal can see.  Returns the number of cases
+/// checked, and with `verifier_stats` what the verifier said about each
+/// program.
+pub fn selftest(
+    opts: &RunOpts,
+    vectors: &[FeatureVec],
+    verifier_stats: bool,
+) -> Result<(usize, Vec<ProgStats>)> {
     let mut open_object = MaybeUninit::uninit();
-    let skel = Scheduler::open_load(opts, &mut open_object)?;
+    let (skel, stats) = if verifier_stats {
+        verifier::capture_load(|| Scheduler::open_load(opts, &mut open_object, true))?
+    } else {
+        (Scheduler::open_load(opts, &mut open_object, false)?, vec![])
+    };
     let mut cases = 0;
     let flags = [
         c::scan_seen_SCAN_MOVED,
@@ -557,7 +580,7 @@ pub fn selftest(opts: &RunOpts, vectors: &[FeatureVec]) -> Result<usize> {
             cases += 1;
         }
     }
-    Ok(cases)
+    Ok((cases, stats))
 }
 
 #[cfg(test)]

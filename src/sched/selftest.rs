@@ -11,19 +11,12 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use crate::learn::dataset;
-use crate::learn::features::{FeatureVec, NR_FEATURES};
+use crate::learn::features::{FeatureVec, NR_FEATURES, SCHEMA};
 use crate::learn::model::{linfa_predict, Model};
 use crate::rng::XorShift64Star;
 use crate::sched::bpf_intf as c;
 
-/// The boolean inputs of the kernel rule.
-const RULE_INPUTS: [u32; 5] = [
-    c::mlsched_feature_FEAT_migration_disabled,
-    c::mlsched_feature_FEAT_dst_allowed,
-    c::mlsched_feature_FEAT_running,
-    c::mlsched_feature_FEAT_delta_hot,
-    c::mlsched_feature_FEAT_extra_fails,
-];
+use crate::sched::heuristic::RULE_INPUTS;
 
 pub fn vectors(random: usize, seed: u64) -> Vec<FeatureVec> {
     let mut out = Vec::new();
@@ -90,11 +83,47 @@ pub fn replay(model: &Model, datasets: &[PathBuf]) -> Result<Vec<String>> {
     Ok(lines)
 }
 
+/// What is wrong with the scheduler's features of one recorded decision at
+/// `point`, by the definitions of bpf/features.def, if anything: the
+/// decision point feature is the point, the pool of an enqueue is in the
+/// task's LLC, and the task history stays in its ranges.
+pub fn feature_problem(x: &FeatureVec, point: i64) -> Option<String> {
+    let f = |i: u32| x[i as usize];
+    let enqueue = [
+        c::mig_point_POINT_ENQ_WAKEUP as i64,
+        c::mig_point_POINT_ENQ_REQUEUE as i64,
+    ]
+    .contains(&point);
+    if f(c::mlsched_feature_FEAT_decision_point) != point {
+        return Some("decision_point is not the row's point".into());
+    }
+    if enqueue && f(c::mlsched_feature_FEAT_same_llc) != 1 {
+        return Some("same_llc is not 1 at an enqueue (dst is the task's LLC's pool)".into());
+    }
+    if !(0..=1_000_000).contains(&f(c::mlsched_feature_FEAT_since_mig_us)) {
+        return Some("since_mig_us outside [0, 1 s]".into());
+    }
+    for i in [
+        c::mlsched_feature_FEAT_run_avg_us,
+        c::mlsched_feature_FEAT_burst_avg_us,
+        c::mlsched_feature_FEAT_mig_rate,
+        c::mlsched_feature_FEAT_dst_len,
+        c::mlsched_feature_FEAT_src_len,
+    ] {
+        if f(i) < 0 {
+            return Some(format!("{} is negative", SCHEMA.features[i as usize].name));
+        }
+    }
+    None
+}
+
 /// Check serving datasets that `run --record` wrote under the heuristic
 /// policy: at every decision point, each row's verdict (its label) must be
-/// what the point's heuristic says on its features.  Fails on any
-/// disagreement, on a file of another policy, and on a file without rows.
-/// Returns one line per point seen, per file.
+/// what the point's heuristic says on its features, and its features must
+/// keep their definitions (feature_problem()); some rows must carry a task
+/// history (run_avg_us > 0).  Fails on any disagreement, on a file of
+/// another policy, and on a file without rows.  Returns one line per point
+/// seen, per file.
 pub fn check_record(paths: &[PathBuf]) -> Result<Vec<String>> {
     use std::collections::BTreeMap;
     let mut lines = Vec::new();
@@ -114,6 +143,14 @@ pub fn check_record(paths: &[PathBuf]) -> Result<Vec<String>> {
         let mut per: BTreeMap<i64, (usize, usize, usize)> = BTreeMap::new();
         let mut bad = Vec::new();
         for (i, ((x, y), ctx)) in ds.x.iter().zip(&ds.y).zip(&ds.ctx).enumerate() {
+            if let Some(p) = feature_problem(x, ctx.point) {
+                bail!(
+                    "{}: row {i} at {}: {p}: {}",
+                    path.display(),
+                    dataset::point_name(ctx.point),
+                    crate::sched::twin::describe(x)
+                );
+            }
             let want = u32::try_from(ctx.point)
                 .map(|p| crate::sched::heuristic::decide_at(x, p).allows())
                 .unwrap_or(!*y);
@@ -131,6 +168,14 @@ pub fn check_record(paths: &[PathBuf]) -> Result<Vec<String>> {
                     crate::sched::twin::describe(x)
                 ));
             }
+        }
+        let run_avg = c::mlsched_feature_FEAT_run_avg_us as usize;
+        if ds.x.iter().all(|x| x[run_avg] == 0) {
+            bail!(
+                "{}: no row has a task history (run_avg_us is 0 in all {} rows)",
+                path.display(),
+                ds.len()
+            );
         }
         for (point, (rows, agree, allowed)) in &per {
             lines.push(format!(
@@ -163,7 +208,7 @@ mod tests {
         use crate::learn::dataset::{RowCtx, Writer};
         use crate::sched::heuristic::{decide_at, SCHEDULER_POINTS};
         let d = tempfile::tempdir().unwrap();
-        let write = |name: &str, policy: &str, flip: Option<usize>| {
+        let write = |name: &str, policy: &str, flip: Option<usize>, broken: Option<usize>| {
             let path = d.path().join(name);
             let mut w =
                 Writer::create_with_context(&path, &[("policy", policy.to_string())]).unwrap();
@@ -173,8 +218,14 @@ mod tests {
                 .map(|v| v.map(|x| x.rem_euclid(3)))
                 .enumerate()
             {
-                let v = &v;
                 let point = SCHEDULER_POINTS[i % SCHEDULER_POINTS.len()];
+                let mut v = v;
+                v[c::mlsched_feature_FEAT_decision_point as usize] = point as i64;
+                v[c::mlsched_feature_FEAT_same_llc as usize] = 1;
+                if Some(i) == broken {
+                    v[c::mlsched_feature_FEAT_decision_point as usize] = 99;
+                }
+                let v = &v;
                 let allows = decide_at(v, point).allows() ^ (flip == Some(i));
                 let ctx = RowCtx {
                     point: point as i64,
@@ -185,15 +236,21 @@ mod tests {
             }
             w.finish(&[]).unwrap()
         };
-        let good = write("good.csv", "heuristic", None);
+        let good = write("good.csv", "heuristic", None, None);
         let lines = check_record(&[good]).unwrap();
         assert_eq!(lines.len(), SCHEDULER_POINTS.len(), "{lines:?}");
         assert!(lines.iter().all(|l| l.contains("(100.00%)")), "{lines:?}");
         assert!(lines.iter().any(|l| l.contains("enq_wakeup")), "{lines:?}");
-        let bad = write("bad.csv", "heuristic", Some(9));
+        let bad = write("bad.csv", "heuristic", Some(9), None);
         let e = check_record(&[bad]).unwrap_err().to_string();
         assert!(e.contains("row 9 at"), "{e}");
-        let ml = write("ml.csv", "ml", None);
+        let off = write("off.csv", "heuristic", None, Some(4));
+        let e = check_record(&[off]).unwrap_err().to_string();
+        assert!(
+            e.contains("row 4 at") && e.contains("decision_point"),
+            "{e}"
+        );
+        let ml = write("ml.csv", "ml", None, None);
         assert!(check_record(&[ml]).is_err());
     }
 

@@ -7,7 +7,8 @@
 //!   - timing (`bench inference`): nanoseconds per decision, the walk
 //!     looped in the program over recorded vectors, and what the NUMA page
 //!     tracker (bpf/numa.bpf.h, carried by the same object) adds to a page
-//!     allocation.
+//!     allocation, and what filling one feature vector costs (fill_bench:
+//!     the scheduler's fill.bpf.h, with stand-ins for its sched_ext reads).
 
 use std::mem::MaybeUninit;
 
@@ -46,15 +47,24 @@ impl<'a> TreeProg<'a> {
     /// `numa_tracker`: also load the NUMA page tracker of bpf/numa.bpf.h
     /// with these node pfn ranges (not attached: see
     /// `attach_numa_tracker`), for its cost in `bench inference`.
+    /// `fill`: also load fill_bench (`time_fill`), which reads task fields
+    /// a kernel may not have as this build knows them; the walk does not.
     pub fn load(
         open_object: &'a mut MaybeUninit<libbpf_rs::OpenObject>,
         numa_tracker: Option<&[crate::sched::numa::PfnRange]>,
+        fill: bool,
     ) -> Result<Self> {
         scx_utils::try_set_rlimit_infinity();
         let mut open = TreeSkelBuilder::default()
             .open(open_object)
             .context("opening bpf/tree.bpf.c")?;
         crate::setup_numa_tracker!(&mut open, numa_tracker)?;
+        open.progs.fill_bench.set_autoload(fill);
+        // fill_bench's move is FILL_SRC -> FILL_DST, on two nodes and two
+        // LLCs: the fill's longest path (the NUMA features are looked up).
+        let rodata = open.maps.rodata_data.as_mut().unwrap();
+        rodata.cpu_node[FILL_DST as usize] = 1;
+        rodata.cpu_llc[FILL_DST as usize] = 1;
         let skel = open
             .load()
             .context("loading the tree-walk BPF program (needs root and a kernel with BPF)")?;
@@ -138,10 +148,34 @@ impl<'a> TreeProg<'a> {
     }
 }
 
+/// The CPUs of fill_bench's move (CPU 1 may not exist: the per-CPU reads
+/// of a CPU that does not exist find nothing, which `bench inference`
+/// reports).
+pub const FILL_SRC: i32 = 0;
+pub const FILL_DST: i32 = 1;
+
+impl TreeProg<'_> {
+    /// Fill a feature vector `loops` times in one program run, timed inside
+    /// it; `empty` runs the loop without the fill.  Returns (ns, the sum of
+    /// the last vector's features).
+    pub fn time_fill(&self, loops: u32, empty: bool) -> Result<(u64, i64)> {
+        let mut arg = c::fill_run_arg {
+            src: FILL_SRC,
+            dst: FILL_DST,
+            loops,
+            empty: empty as u32,
+            elapsed_ns: 0,
+            check: 0,
+        };
+        super::run_syscall(&self.skel.progs.fill_bench, &mut arg)?;
+        Ok((arg.elapsed_ns, arg.check))
+    }
+}
+
 /// The BPF walk's verdicts for `model` on every vector, in chunks.
 pub fn replay(model: &Model, vectors: &[FeatureVec]) -> Result<Vec<i32>> {
     let mut obj = MaybeUninit::uninit();
-    let mut prog = TreeProg::load(&mut obj, None)?;
+    let mut prog = TreeProg::load(&mut obj, None, false)?;
     prog.set_model(model)?;
     let mut out = Vec::with_capacity(vectors.len());
     for chunk in vectors.chunks(MAX_VECTORS) {

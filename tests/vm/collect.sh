@@ -31,6 +31,17 @@ echo "rows: $stay stay, $move migrate"
 bad=$(rows "$out" | awk -F, '{p=$(NF-2); if ((p != 0 && p != 1 && p != 4) || $(NF-1) == $NF) n++} END {print n+0}')
 [ "$bad" -eq 0 ] || fail "$bad collected rows with a point other than the kernel's, or src == dst"
 ok "collect: both labels, the kernel's decision points and CPU pairs"
+# The task history (bpf/taskhist.bpf.h, from sched_switch) reaches the
+# rows; the serving-only features stay 0 in the collector's.
+hist=$(grep -v '^#' "$out" | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+    { r += $c["run_avg_us"] > 0; b += $c["burst_avg_us"] > 0; m += $c["since_mig_us"] < 1000000
+      s += $c["vtime_lead_us"] != 0 || $c["decision_point"] != 0 }
+    END { printf "%d %d %d %d\n", r, b, m, s }')
+set -- $hist
+echo "collected rows with a history: run_avg_us $1, burst_avg_us $2, a migration within 1 s $3; serving-only features set: $4"
+[ "$1" -gt 0 ] && [ "$2" -gt 0 ] && [ "$3" -gt 0 ] || fail "the collector's rows carry no task history: $hist"
+[ "$4" -eq 0 ] || fail "$4 collected rows with a serving-only feature set"
+ok "collect: the task history reaches the rows"
 "$BIN" train "$out" --folds 0 -o /tmp/collect-test-model.json >/dev/null || fail "train refused the collected dataset"
 ok "train accepts the collected dataset"
 # With a sched_ext scheduler attached the fair balancer does not run: refuse.

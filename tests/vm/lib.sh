@@ -83,3 +83,12 @@ affinity_check() {
     kill $a $b $c; wait $a $b $c 2>/dev/null
     return $((bad > 255 ? 255 : bad))
 }
+
+# wait_workers: wait for every pid of the array `pids`; fail on any
+# non-zero status (a bare `wait` reports only the last one's).
+wait_workers() {
+    local p
+    for p in "${pids[@]}"; do
+        wait "$p" || fail "a worker (pid $p) failed"
+    done
+}

@@ -60,12 +60,6 @@ start_workload() {
     fail "the workers did not bind their memory within 20 s"
 }
 
-wait_workers() { # every worker's status, not only the last one's
-    local p
-    for p in "${pids[@]}"; do
-        wait "$p" || fail "a worker (pid $p) failed"
-    done
-}
 
 # check FILE WHAT: the cross-node rows of the two groups agree with where
 # their memory is.
