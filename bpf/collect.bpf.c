@@ -13,8 +13,9 @@
  * numa.bpf.h, loaded with these probes: the scheduler counts the same way.
  * The task history features (run lengths, migrations) come from
  * taskhist.bpf.h, kept here from tp_btf/sched_switch in a pid-keyed hash:
- * the scheduler keeps the same history from ops.running/ops.stopping.
- * The serving-only features (vtime_lead_us, point) stay 0.
+ * the scheduler keeps the same history from ops.running, ops.stopping and
+ * ops.quiescent.  The serving-only features (vtime_lead_us,
+ * decision_point) stay 0.
  *
  * Why: scx_mlsched's migration rule is learned by imitation (APSys 2020,
  * Chen et al.): the training data is what the kernel decided.  The entry
@@ -125,7 +126,6 @@ static struct task_hist *hist_of(u32 pid, u64 start_time, bool create)
 		struct hist_entry fresh = { .start_time = start_time };
 
 		hist_init(&fresh.h);
-		fresh.start_time = start_time;
 		if (bpf_map_update_elem(&hist_map, &pid, &fresh, BPF_ANY))
 			return NULL;
 	}
@@ -136,9 +136,9 @@ static struct task_hist *hist_of(u32 pid, u64 start_time, bool create)
 }
 
 /*
- * Every context switch: prev stops (blocking when it was not preempted
- * and is no longer TASK_RUNNING, i.e. the scheduler's ops.stopping with
- * runnable false), next starts on this CPU.  The idle tasks (pid 0) are
+ * Every context switch: prev stops (going to sleep when it was not
+ * preempted and is no longer TASK_RUNNING: the scheduler's ops.quiescent
+ * with SCX_DEQ_SLEEP), next starts on this CPU.  The idle tasks (pid 0) are
  * left out.
  */
 SEC("tp_btf/sched_switch")

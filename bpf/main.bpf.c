@@ -369,7 +369,8 @@ static bool point_is_enqueue(u32 point)
  * The features can_migrate_decide() reads (the kernel rule's inputs:
  * delta_hot, extra_fails, running, dst_allowed, migration_disabled) of
  * "move @p from @src to @dst" at @point, as mig_features_fill() defines
- * them, into @in; the others are left alone.  Returns @p's context (NULL
+ * them, into @in, with balance_failed_any (from the same per-CPU context);
+ * the others are left alone.  Returns @p's context (NULL
  * if it has none), and the time read, in @now.
  */
 static __always_inline struct mls_task_ctx *mig_rule_fill(struct mig_features *in,
