@@ -6,6 +6,7 @@
 //   bpf/intf.h        -> bpf_intf.rs      (types and constants shared with BPF)
 //   bpf/collect.bpf.c -> collect_skel.rs  (kprobes on can_migrate_task)
 //   bpf/tree.bpf.c    -> tree_skel.rs     (the tree walk alone: replay, timing)
+//   bpf/benchtrace.bpf.c -> benchtrace_skel.rs (the benchmark's per-workload counts)
 //
 // It also records the git revision (MLSCHED_GIT_REV, "g<sha>[-dirty]") for
 // `--version`, as the scx schedulers' full version carries theirs.
@@ -36,6 +37,11 @@ fn main() {
     scx_cargo::BpfBuilder::new()
         .unwrap()
         .enable_skel("bpf/tree.bpf.c", "tree")
+        .build()
+        .unwrap();
+    scx_cargo::BpfBuilder::new()
+        .unwrap()
+        .enable_skel("bpf/benchtrace.bpf.c", "benchtrace")
         .build()
         .unwrap();
     println!("cargo:rerun-if-changed=bpf");

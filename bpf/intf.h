@@ -299,4 +299,36 @@ struct fill_run_arg {
 	s64 check;		/* out: a sum of the last vector, so that the fill is not optimised out */
 };
 
+/*
+ * The benchmark's per-workload counters (bpf/benchtrace.bpf.c, read by
+ * src/bench/trace.rs): the compile and fio each run in a cgroup of their
+ * own, and every task is counted under the workload of its cgroup.  The
+ * `bench_wl` per-CPU array holds one block of NR_WL_COUNTERS per workload.
+ */
+enum bench_workload {
+	WL_COMPILE		= 0,
+	WL_FIO			= 1,
+	WL_OTHER		= 2,	/* any other task (idle excluded) */
+	NR_WORKLOADS,
+};
+
+/* Log2 buckets of run lengths in µs: [0,1) [1,2) [2,4) ... the last open. */
+enum bench_consts {
+	NR_RUN_BUCKETS		= 16,
+};
+
+enum wl_counter {
+	WLC_SWITCHES		= 0,	/* its tasks' switches off a CPU */
+	WLC_INVOLUNTARY		= 1,	/* ... while still runnable: preempted, or its slice ended */
+	WLC_BY_WL		= 2,	/* + enum bench_workload of the task that ran next, per involuntary switch */
+	WLC_RUN_NS		= WLC_BY_WL + NR_WORKLOADS,	/* summed length of its runs (switch-in to switch-out) */
+	WLC_RUNS,
+	WLC_RUN_HIST,			/* + the run length's bucket (NR_RUN_BUCKETS) */
+	WLC_MIGRATIONS		= WLC_RUN_HIST + NR_RUN_BUCKETS,	/* sched_migrate_task */
+	WLC_WAIT_NS,			/* summed runqueue wait: runnable (woken, new or preempted) until it ran */
+	WLC_WAITS,
+	WLC_WAKEUPS,			/* sched_wakeup and sched_wakeup_new */
+	NR_WL_COUNTERS,
+};
+
 #endif /* __MLSCHED_INTF_H */

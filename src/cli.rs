@@ -116,9 +116,12 @@ impl Policy {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunOpts {
-    /// Migration policy. `ml` will become the default once a model trained
-    /// on parity features ships; the shipped model imitates the kernel's
-    /// balancer on kernel-side features.
+    /// Migration policy: `heuristic`, each decision point's own rule (the
+    /// kernel's at steals); `ml`, the model decides at the points it
+    /// declares (the shipped model, which imitates the kernel's rule,
+    /// declares the steals) and the heuristic elsewhere; `shadow`, the
+    /// heuristic decides and the tree is walked beside it, its agreement
+    /// counted per point.
     #[arg(long, value_enum, default_value_t = Policy::Heuristic)]
     pub policy: Policy,
 
@@ -182,7 +185,7 @@ pub struct RunOpts {
     /// the wakeup: its previous CPU and the next ones; the one whose task
     /// is furthest ahead in vtime is preempted (1: the previous CPU only).
     /// By default none (0): in the benchmark's VM the remote preemptions'
-    /// IPIs cost fio more than the waits they saved (see the README).
+    /// IPIs cost fio more than the waits they saved (see docs/benchmark.md).
     #[arg(long, default_value_t = 0, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=1024))]
     pub preempt_scan: u32,
 
@@ -203,9 +206,16 @@ pub struct RunOpts {
     #[arg(long)]
     pub no_direct_preempt: bool,
 
-    /// Print statistics every SECS seconds while running.
+    /// Print statistics every SECS seconds while running: one line per
+    /// interval, saying how many tasks moved and by which path, who decided
+    /// (the model, the heuristic) and how, the queued wakeups' mean wait,
+    /// and anything abnormal.
     #[arg(long, value_name = "SECS", conflicts_with = "monitor")]
     pub stats: Option<f64>,
+
+    /// With --stats or --monitor, print every counter (as -v does).
+    #[arg(long)]
+    pub stats_verbose: bool,
 
     /// Print the statistics of an already running instance every SECS
     /// seconds; does not load a scheduler (no root needed beyond socket access).
@@ -220,7 +230,8 @@ pub struct RunOpts {
     #[arg(long, default_value_t = 0)]
     pub exit_dump_len: u32,
 
-    /// Verbose output; repeat (-vv) for libbpf's debug messages.
+    /// Verbose output, every counter in --stats; repeat (-vv) for libbpf's
+    /// debug messages.
     #[arg(short = 'v', long, action = clap::ArgAction::Count)]
     pub verbose: u8,
 

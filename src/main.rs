@@ -55,9 +55,15 @@ fn shutdown_flag() -> Result<Arc<AtomicBool>> {
     Ok(shutdown)
 }
 
-fn spawn_monitor(intv: f64, shutdown: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+/// `own`: the stats are this process's (`--stats`), not another's (`--monitor`).
+fn spawn_monitor(
+    intv: f64,
+    shutdown: Arc<AtomicBool>,
+    verbose: bool,
+    own: bool,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        if let Err(e) = stats::monitor(Duration::from_secs_f64(intv), shutdown) {
+        if let Err(e) = stats::monitor(Duration::from_secs_f64(intv), shutdown, verbose, own) {
             warn!("stats monitor stopped: {e:#}");
         }
     })
@@ -69,13 +75,15 @@ fn cmd_run(opts: &RunOpts) -> Result<()> {
         return Ok(());
     }
     let shutdown = shutdown_flag()?;
+    // Every counter with --stats-verbose or -v, else the readable line.
+    let verbose = opts.stats_verbose || opts.verbose > 0;
     if let Some(intv) = opts.monitor {
-        let _ = spawn_monitor(intv, shutdown).join();
+        let _ = spawn_monitor(intv, shutdown, verbose, false).join();
         return Ok(());
     }
     preflight::check_can_run(Path::new(preflight::SYSFS_SCHED_EXT), preflight::euid())?;
     if let Some(intv) = opts.stats {
-        spawn_monitor(intv, shutdown.clone());
+        spawn_monitor(intv, shutdown.clone(), verbose, true);
     }
     // SIGHUP reloads the model (run --policy ml|shadow).
     let reload = Arc::new(AtomicBool::new(false));

@@ -16,6 +16,7 @@ use super::plan::BASELINE;
 use super::record::{headline, Better};
 use super::report::Environment;
 use super::summary::{ArmSummary, MIN_ROUNDS};
+use super::workload::Shape;
 
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
@@ -37,7 +38,7 @@ fn register_font() -> Result<()> {
     res
 }
 
-pub fn draw(path: &Path, env: &Environment, arms: &[ArmSummary]) -> Result<()> {
+pub fn draw(path: &Path, env: &Environment, shape: Shape, arms: &[ArmSummary]) -> Result<()> {
     register_font()?;
     let shown: Vec<&ArmSummary> = arms
         .iter()
@@ -49,7 +50,8 @@ pub fn draw(path: &Path, env: &Environment, arms: &[ArmSummary]) -> Result<()> {
     title
         .draw_text(
             &format!(
-                "scx_mlsched bench: ratio to the default scheduler, {} ({}, {}, {} rounds)",
+                "scx_mlsched bench, compile shape {}: ratio to the default scheduler, {} ({}, {}, {} rounds)",
+                shape.name(),
                 if env.rounds as usize >= MIN_ROUNDS {
                     "95% t-interval".to_string()
                 } else {
@@ -153,7 +155,13 @@ mod tests {
             // The font is a runtime dependency that bench/setup.sh installs;
             // without it `draw` must say so rather than panic.
             let dir = tempfile::tempdir().unwrap();
-            let err = draw(&dir.path().join("x.png"), &Environment::default(), &[]).unwrap_err();
+            let err = draw(
+                &dir.path().join("x.png"),
+                &Environment::default(),
+                Shape::Make,
+                &[],
+            )
+            .unwrap_err();
             assert!(format!("{err:#}").contains("fonts-dejavu-core"));
             return;
         }
@@ -177,7 +185,7 @@ mod tests {
         let s = summarize(&runs, &arms, "default", &[]);
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("ratios.png");
-        draw(&p, &Environment::default(), &s).unwrap();
+        draw(&p, &Environment::default(), Shape::Units, &s).unwrap();
         let bytes = std::fs::read(&p).unwrap();
         assert_eq!(&bytes[1..4], b"PNG");
         assert!(bytes.len() > 5000, "a blank image: {} bytes", bytes.len());

@@ -1,5 +1,7 @@
 //! `scx_mlsched bench`: the benchmark users decide by.  A Linux kernel
-//! compile beside fio random I/O and cyclictest, under each scheduler (an
+//! compile, in two shapes (`make` of a subtree: many small units and much
+//! process churn; `units`: CPUs + 1 large translation units at once,
+//! CPU-bound), beside fio random I/O and cyclictest, under each scheduler (an
 //! "arm": the default scheduler, scx_mlsched, scx peers), all in one boot,
 //! in shuffled rounds after a discarded warm-up round.  It reports per arm
 //! the median, min and max, and the paired per-round ratio to the default
@@ -19,6 +21,7 @@ pub mod record;
 pub mod report;
 pub mod run;
 pub mod summary;
+pub mod trace;
 pub mod vm;
 pub mod workload;
 
@@ -31,7 +34,7 @@ use log::info;
 use crate::sched::preflight;
 use plan::{Launch, BASELINE};
 use progress::{Progress, Step};
-use workload::Scope;
+use workload::{Scope, Shape};
 
 #[derive(Debug, Clone, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -58,6 +61,13 @@ pub struct BenchOpts {
     /// and vm (a fixed subset, 100-155 s a run) in the emulated VM.
     #[arg(long, value_enum, default_value_t = Scope::Auto)]
     pub scope: Scope,
+
+    /// Compile shapes, comma-separated, each run by every scheduler in
+    /// every round: make (a kernel subtree: many small units, much process
+    /// churn) and units (CPUs + 1 large translation units at once:
+    /// CPU-bound).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "make,units")]
+    pub shapes: Vec<Shape>,
 
     /// Check the pipeline end to end in a few minutes: scope quick, 2
     /// rounds. Its numbers mean nothing.
@@ -148,6 +158,20 @@ impl BenchOpts {
         }
     }
 
+    /// The shapes asked for, each once, in the order given.
+    pub fn shapes(&self) -> Result<Vec<Shape>> {
+        let mut v: Vec<Shape> = Vec::new();
+        for s in &self.shapes {
+            if !v.contains(s) {
+                v.push(*s);
+            }
+        }
+        if v.is_empty() {
+            bail!("--shapes names no compile shape");
+        }
+        Ok(v)
+    }
+
     pub fn rounds(&self) -> u32 {
         if self.quick {
             2
@@ -205,6 +229,26 @@ pub fn main(opts: &BenchOpts) -> Result<()> {
     }
 }
 
+/// The compile's and fio's cgroups and the tracer counting per workload;
+/// None, with a warning, where they cannot be set up (the runs then
+/// record no per-workload counts, and the benchmark goes on).
+fn trace_workloads(in_guest: bool) -> Option<(trace::Cgroups, trace::Tracer)> {
+    let root = Path::new("/sys/fs/cgroup");
+    if in_guest && !root.join("cgroup.controllers").is_file() {
+        // The guest is ours: mount the v2 hierarchy if its init did not.
+        let _ = std::process::Command::new("mount")
+            .args(["-t", "cgroup2", "none"])
+            .arg(root)
+            .status();
+    }
+    let r = trace::Cgroups::create(root).and_then(|cg| {
+        let t = trace::Tracer::load(&cg)?;
+        Ok((cg, t))
+    });
+    r.map_err(|e| log::warn!("no per-workload counts: {e:#}"))
+        .ok()
+}
+
 /// Run the plan on this machine (natively, or as the VM's guest).
 fn run_here(opts: &BenchOpts, out: &Path, emulated: bool) -> Result<()> {
     if preflight::euid() != 0 {
@@ -220,6 +264,7 @@ fn run_here(opts: &BenchOpts, out: &Path, emulated: bool) -> Result<()> {
     }
     let scope = opts.scope().resolve(emulated);
     let rounds = opts.rounds();
+    let shapes = opts.shapes()?;
     let exe = std::env::current_exe()?;
     let arms = plan::arms(&opts.schedulers, &exe, &opts.peers_dir)?;
     let avail: Vec<&plan::Arm> = arms.iter().filter(|a| a.available()).collect();
@@ -255,6 +300,7 @@ fn run_here(opts: &BenchOpts, out: &Path, emulated: bool) -> Result<()> {
             fio_target.display()
         );
     }
+    let traced = trace_workloads(opts.in_guest);
     info!("preparing the kernel tree (scope {})", scope.name());
     let runner = run::Runner {
         scope,
@@ -262,6 +308,7 @@ fn run_here(opts: &BenchOpts, out: &Path, emulated: bool) -> Result<()> {
         tree: run::Tree::prepare(scope, &opts.workdir, &scratch)?,
         fio_target,
         runs_dir: runs_dir.clone(),
+        traced,
     };
 
     let mut env = report::Environment::probe();
@@ -273,45 +320,59 @@ fn run_here(opts: &BenchOpts, out: &Path, emulated: bool) -> Result<()> {
     });
     env.scope = scope.name().into();
     env.make_targets = scope.targets().iter().map(|s| s.to_string()).collect();
+    env.shapes = shapes.clone();
+    env.unit_targets = workload::targets(Shape::Units, scope, runner.cpus)
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     env.rounds = rounds;
     env.seed = opts.seed;
     env.schedulers = arms.iter().map(|a| (a.name.clone(), a.version())).collect();
 
-    let order = plan::schedule(avail.len(), rounds, opts.seed);
-    let total = order.iter().map(Vec::len).sum::<usize>() as u64;
+    // One shuffled order per shape (the make shape's is the order the
+    // benchmark ran in before there were shapes); within a round the
+    // shapes take turns going first.
+    let orders: Vec<Vec<Vec<usize>>> = shapes
+        .iter()
+        .map(|&s| plan::schedule(avail.len(), rounds, opts.seed.wrapping_add(s as u64)))
+        .collect();
+    let total = orders.iter().flatten().map(Vec::len).sum::<usize>() as u64;
     let progress = match &opts.progress_file {
         Some(p) => Progress::File(p.clone()),
         None => Progress::Bar(progress::bar(total)),
     };
     let names: Vec<String> = arms.iter().map(|a| a.name.clone()).collect();
     let mut runs = Vec::new();
-    let mut summaries = Vec::new();
+    let mut md = String::new();
     let mut done = 0;
-    for (round, arms_order) in order.iter().enumerate() {
-        let round = round as u32;
-        for (pos, &ai) in arms_order.iter().enumerate() {
-            let arm = avail[ai];
-            progress.step(&Step {
-                done,
-                total,
-                msg: format!(
-                    "{} · {}",
-                    if round == 0 {
-                        "warm-up round".to_string()
-                    } else {
-                        format!("round {round}/{rounds}")
-                    },
-                    arm.name
-                ),
-            });
-            let rec = runner.run(arm, round, pos as u32);
-            report::write_run(&runs_dir, &rec)?;
-            runs.push(rec);
-            done += 1;
+    for round in 0..=rounds {
+        for k in 0..shapes.len() {
+            let si = (k + round as usize) % shapes.len();
+            let shape = shapes[si];
+            for (pos, &ai) in orders[si][round as usize].iter().enumerate() {
+                let arm = avail[ai];
+                progress.step(&Step {
+                    done,
+                    total,
+                    msg: format!(
+                        "{} · {} · {}",
+                        if round == 0 {
+                            "warm-up round".to_string()
+                        } else {
+                            format!("round {round}/{rounds}")
+                        },
+                        shape.name(),
+                        arm.name
+                    ),
+                });
+                let rec = runner.run(arm, shape, round, pos as u32);
+                report::write_run(&runs_dir, &rec)?;
+                runs.push(rec);
+                done += 1;
+            }
         }
         // Written after every round: an interrupted benchmark keeps its results.
-        summaries = summary::summarize(&runs, &names, BASELINE, &unavailable);
-        report::write_all(out, &env, &summaries, &runs)?;
+        md = report::write_all(out, &env, &runs, &names, &unavailable)?;
     }
     progress.step(&Step {
         done,
@@ -319,7 +380,7 @@ fn run_here(opts: &BenchOpts, out: &Path, emulated: bool) -> Result<()> {
         msg: "done".into(),
     });
     progress.finish();
-    print!("{}", report::markdown(&env, &summaries, &runs));
+    print!("{md}");
     if !opts.in_guest {
         println!("\nresults: {}", out.display());
     }

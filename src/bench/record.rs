@@ -5,12 +5,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::workload::{FioFigures, LatencyFigures};
+use super::trace::{ByWorkload, TaskCounts};
+use super::workload::{FioFigures, LatencyFigures, Shape};
 use crate::sched::stats::{GateByPoint, GateCounts, MovedBy};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunRecord {
     pub arm: String,
+    /// What the run compiled (records made before the units shape: make).
+    #[serde(default)]
+    pub shape: Shape,
     /// 0 is the warm-up round, discarded from every statistic.
     pub round: u32,
     /// Position of this arm in the round's shuffled order (0-based).
@@ -73,6 +77,11 @@ pub struct RunRecord {
     /// (its `mlsched_gate` map); None for other arms and older builds.
     #[serde(default)]
     pub gate: Option<GateByPoint>,
+    /// The compile's and fio's tasks' switches, run lengths, migrations
+    /// and runqueue waits during the compile, each workload in its own
+    /// cgroup (trace.rs); None in records made before they were counted.
+    #[serde(default)]
+    pub workloads: Option<ByWorkload>,
     /// The scheduler's exit status after SIGINT (None for the default).
     pub sched_exit: Option<i32>,
     /// fio's and cyclictest's own JSON outputs.
@@ -88,6 +97,16 @@ pub struct OpCost {
 }
 
 impl RunRecord {
+    /// The file stem of the run's files under runs/: r<round>-<arm> for
+    /// the make shape (as before there were shapes), r<round>-<shape>-<arm>
+    /// for the others.
+    pub fn stem(&self) -> String {
+        match self.shape {
+            Shape::Make => format!("r{}-{}", self.round, self.arm),
+            s => format!("r{}-{}-{}", self.round, s.name(), self.arm),
+        }
+    }
+
     /// The callbacks whose cost is measured, by name, as recorded.
     pub fn op_costs(&self) -> [(&'static str, Option<OpCost>); 3] {
         [
@@ -196,6 +215,87 @@ pub const METRICS: &[Metric] = &[
         get: |r| r.migrations_per_60s,
     },
     Metric {
+        key: "loc_per_s",
+        label: "local timer interrupts per s, all CPUs (ticks and hrtimers: the slice's end)",
+        better: Better::Neither,
+        get: |r| match r.irqs.get("LOC") {
+            Some(&n) if r.compile_wall_s > 0.0 => n as f64 / r.compile_wall_s,
+            _ => f64::NAN,
+        },
+    },
+    Metric {
+        key: "compile_switches",
+        label: "the compile's tasks (own cgroup): switches off a CPU",
+        better: Better::Neither,
+        get: |r| compile(r, |t| Some(t.switches as f64)),
+    },
+    Metric {
+        key: "compile_involuntary",
+        label: "... involuntary (still runnable: preempted, or the slice ended)",
+        better: Better::Lower,
+        get: |r| compile(r, |t| Some(t.involuntary as f64)),
+    },
+    Metric {
+        key: "compile_by_fio",
+        label: "... ... with a fio task next (fio's wakeups preempting)",
+        better: Better::Lower,
+        get: |r| compile(r, |t| Some(t.by_fio as f64)),
+    },
+    Metric {
+        key: "compile_by_compile",
+        label: "... ... with another compile task next",
+        better: Better::Neither,
+        get: |r| compile(r, |t| Some(t.by_compile as f64)),
+    },
+    Metric {
+        key: "compile_by_other",
+        label: "... ... with any other task next",
+        better: Better::Neither,
+        get: |r| compile(r, |t| Some(t.by_other as f64)),
+    },
+    Metric {
+        key: "compile_mean_run_us",
+        label: "... mean run length (us), switch-in to switch-out",
+        better: Better::Neither,
+        get: |r| compile(r, TaskCounts::mean_run_us),
+    },
+    Metric {
+        key: "compile_runs_1ms_pct",
+        label: "... runs of 1024 us or more (%)",
+        better: Better::Neither,
+        get: |r| compile(r, |t| t.runs_at_least_pct(1024)),
+    },
+    Metric {
+        key: "compile_migrations",
+        label: "... migrations",
+        better: Better::Neither,
+        get: |r| compile(r, |t| Some(t.migrations as f64)),
+    },
+    Metric {
+        key: "compile_wait_us",
+        label: "... mean runqueue wait (us), woken or preempted until it ran",
+        better: Better::Lower,
+        get: |r| compile(r, TaskCounts::mean_wait_us),
+    },
+    Metric {
+        key: "fio_involuntary",
+        label: "fio's tasks (own cgroup): involuntary switches",
+        better: Better::Neither,
+        get: |r| fio(r, |t| Some(t.involuntary as f64)),
+    },
+    Metric {
+        key: "fio_migrations",
+        label: "... migrations",
+        better: Better::Neither,
+        get: |r| fio(r, |t| Some(t.migrations as f64)),
+    },
+    Metric {
+        key: "fio_trace_wait_us",
+        label: "... mean runqueue wait (us), woken or preempted until it ran",
+        better: Better::Lower,
+        get: |r| fio(r, TaskCounts::mean_wait_us),
+    },
+    Metric {
         key: "moved_all_per_60s",
         label: "scx_mlsched: its tasks' migrations per 60 s (tracepoint)",
         better: Better::Neither,
@@ -298,6 +398,22 @@ pub const METRICS: &[Metric] = &[
         get: |r| gate_agree_pct(r, |g| g.steal),
     },
 ];
+
+/// A figure of the compile's tasks (NaN where the run did not count them).
+fn compile(r: &RunRecord, f: fn(&TaskCounts) -> Option<f64>) -> f64 {
+    r.workloads
+        .as_ref()
+        .and_then(|w| f(&w.compile))
+        .unwrap_or(f64::NAN)
+}
+
+/// The same for fio's tasks.
+fn fio(r: &RunRecord, f: fn(&TaskCounts) -> Option<f64>) -> f64 {
+    r.workloads
+        .as_ref()
+        .and_then(|w| f(&w.fio))
+        .unwrap_or(f64::NAN)
+}
 
 /// One bucket of scx_mlsched's migrations per 60 s of compile (NaN for
 /// arms that do not count them).

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::record::{headline, Better, OpCost, RunRecord, METRICS};
 use super::summary::{ArmSummary, Cell, MIN_ROUNDS, TOO_FEW};
+use super::workload::Shape;
 
 /// Where and how the numbers were measured.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -28,7 +29,15 @@ pub struct Environment {
     pub emulated: bool,
     pub git_revision: String,
     pub scope: String,
+    /// The make shape's targets.
     pub make_targets: Vec<String>,
+    /// The compile shapes this benchmark ran, in order (empty in
+    /// benchmarks made before there were shapes: make only).
+    #[serde(default)]
+    pub shapes: Vec<Shape>,
+    /// The units shape's targets, all compiled at once.
+    #[serde(default)]
+    pub unit_targets: Vec<String>,
     pub rounds: u32,
     pub seed: u64,
     /// (arm, version) for every arm, available or not.
@@ -36,6 +45,27 @@ pub struct Environment {
 }
 
 impl Environment {
+    /// The shapes ran, make for benchmarks older than shapes.
+    pub fn shapes(&self) -> Vec<Shape> {
+        if self.shapes.is_empty() {
+            vec![Shape::Make]
+        } else {
+            self.shapes.clone()
+        }
+    }
+
+    /// What one run of `shape` ran, for the report's workload line.
+    fn workload(&self, shape: Shape) -> String {
+        match shape {
+            Shape::Make => format!("`make -j{} {}`", self.cpus + 2, self.make_targets.join(" ")),
+            Shape::Units => format!(
+                "`make -j{n} {}`: {n} large translation units (CPUs + 1) compiled at once",
+                self.unit_targets.join(" "),
+                n = self.unit_targets.len()
+            ),
+        }
+    }
+
     /// What this machine says about itself; the caller fills the rest.
     pub fn probe() -> Environment {
         let read = |p: &str| fs::read_to_string(p).unwrap_or_default();
@@ -64,6 +94,7 @@ impl Environment {
 #[derive(Serialize)]
 struct CsvRow<'a> {
     arm: &'a str,
+    shape: &'a str,
     round: u32,
     warmup: bool,
     position: u32,
@@ -106,11 +137,16 @@ struct CsvRow<'a> {
     gate_enq_requeue: Option<u64>,
     gate_preempt_wakee: Option<u64>,
     gate_steal: Option<u64>,
+    compile_involuntary: Option<u64>,
+    compile_by_fio: Option<u64>,
+    compile_mean_run_us: Option<f64>,
+    compile_migrations: Option<u64>,
+    compile_wait_us: Option<f64>,
     sched_exit: Option<i32>,
 }
 
 pub fn write_run(dir: &Path, rec: &RunRecord) -> Result<()> {
-    let p = dir.join(format!("r{}-{}.json", rec.round, rec.arm));
+    let p = dir.join(format!("{}.json", rec.stem()));
     fs::write(&p, serde_json::to_string_pretty(rec)?)
         .with_context(|| format!("writing {}", p.display()))
 }
@@ -121,6 +157,7 @@ pub fn write_csv(path: &Path, runs: &[RunRecord]) -> Result<()> {
     for r in runs {
         w.serialize(CsvRow {
             arm: &r.arm,
+            shape: r.shape.name(),
             round: r.round,
             warmup: r.round == 0,
             position: r.position,
@@ -163,6 +200,11 @@ pub fn write_csv(path: &Path, runs: &[RunRecord]) -> Result<()> {
             gate_enq_requeue: r.gate.map(|g| g.enq_requeue.decided),
             gate_preempt_wakee: r.gate.map(|g| g.preempt_wakee.decided),
             gate_steal: r.gate.map(|g| g.steal.decided),
+            compile_involuntary: r.workloads.as_ref().map(|w| w.compile.involuntary),
+            compile_by_fio: r.workloads.as_ref().map(|w| w.compile.by_fio),
+            compile_mean_run_us: r.workloads.as_ref().and_then(|w| w.compile.mean_run_us()),
+            compile_migrations: r.workloads.as_ref().map(|w| w.compile.migrations),
+            compile_wait_us: r.workloads.as_ref().and_then(|w| w.compile.mean_wait_us()),
             sched_exit: r.sched_exit,
         })?;
     }
@@ -222,7 +264,14 @@ fn paired_rounds(arms: &[ArmSummary]) -> usize {
         .unwrap_or(0)
 }
 
-pub fn markdown(env: &Environment, arms: &[ArmSummary], runs: &[RunRecord]) -> String {
+/// The report of one compile shape: `arms` summarise `runs`, which are
+/// that shape's runs only.
+pub fn markdown(
+    env: &Environment,
+    shape: Shape,
+    arms: &[ArmSummary],
+    runs: &[RunRecord],
+) -> String {
     let mut m = String::new();
     let measured_rounds = env.rounds;
     if env.scope == "quick" {
@@ -230,14 +279,18 @@ pub fn markdown(env: &Environment, arms: &[ArmSummary], runs: &[RunRecord]) -> S
         let _ = writeln!(
             m,
             "# Quick mode: this checks the benchmark's pipeline, not the schedulers \
-             (scx_mlsched benchmark, {}, {})\n",
-            env.date, env.machine
+             (scx_mlsched benchmark, {}, {}, compile shape `{}`)\n",
+            env.date,
+            env.machine,
+            shape.name()
         );
     } else {
         let _ = writeln!(
             m,
-            "# scx_mlsched benchmark: {}, {}\n",
-            env.date, env.machine
+            "# scx_mlsched benchmark: {}, {}, compile shape `{}`\n",
+            env.date,
+            env.machine,
+            shape.name()
         );
     }
     let _ = writeln!(
@@ -247,15 +300,27 @@ pub fn markdown(env: &Environment, arms: &[ArmSummary], runs: &[RunRecord]) -> S
     );
     let _ = writeln!(
         m,
-        "Workload (scope `{}`): `make -j{} {}` on Debian's linux-source (defconfig, \
+        "Workload (scope `{}`, shape `{}`): {} on Debian's linux-source (defconfig, \
          prepared beforehand), beside fio (4 KiB randrw 70/30, O_DIRECT, 2 psync jobs) \
          and cyclictest (one SCHED_OTHER thread, 1 ms period), both for the whole \
          compile. {} measured rounds after one discarded warm-up round; each round \
-         runs every scheduler once, in a shuffled order (seed {}).\n",
+         runs every scheduler once{}, in a shuffled order (seed {}).\n",
         env.scope,
-        env.cpus + 2,
-        env.make_targets.join(" "),
+        shape.name(),
+        env.workload(shape),
         measured_rounds,
+        if env.shapes().len() > 1 {
+            format!(
+                " per shape ({}, interleaved in the same boot)",
+                env.shapes()
+                    .iter()
+                    .map(|s| s.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            String::new()
+        },
         env.seed
     );
     let _ = writeln!(
@@ -445,7 +510,7 @@ pub fn rewrite(dir: &Path) -> Result<String> {
     if runs.is_empty() {
         bail!("{}: no run records", runs_dir.display());
     }
-    runs.sort_by_key(|r| (r.round, r.position));
+    runs.sort_by_key(|r| (r.round, r.shape, r.position));
     let names: Vec<String> = env.schedulers.iter().map(|(n, _)| n.clone()).collect();
     // The reason env.json gives ("not available: ..."), else this one.
     let unavailable: Vec<(String, String)> = env
@@ -459,9 +524,7 @@ pub fn rewrite(dir: &Path) -> Result<String> {
             (n.clone(), why.to_string())
         })
         .collect();
-    let arms = super::summary::summarize(&runs, &names, super::plan::BASELINE, &unavailable);
-    write_all(dir, &env, &arms, &runs)?;
-    Ok(markdown(&env, &arms, &runs))
+    write_all(dir, &env, &runs, &names, &unavailable)
 }
 
 /// The cost of each BPF scheduler's select_cpu, enqueue and dispatch, from
@@ -513,26 +576,53 @@ fn costs_section(m: &mut String, avail: &[&ArmSummary], runs: &[RunRecord]) {
     }
 }
 
-/// Write the whole folder but the per-run files (written as runs end).
+/// The files of one shape: `summary.json` and `ratios.png` for the make
+/// shape (as before there were shapes), `summary-<shape>.json` and
+/// `ratios-<shape>.png` for the others.
+fn shape_file(shape: Shape, stem: &str, ext: &str) -> String {
+    match shape {
+        Shape::Make => format!("{stem}.{ext}"),
+        s => format!("{stem}-{}.{ext}", s.name()),
+    }
+}
+
+/// Write the whole folder but the per-run files (written as runs end):
+/// env.json, runs.csv (every run, a shape column), a summary and a chart
+/// per shape, and summary.md with every shape's report one after the
+/// other.  Returns that markdown.  `names` are the arms in the plan's
+/// order, `unavailable` those that could not run, with why.
 pub fn write_all(
     dir: &Path,
     env: &Environment,
-    arms: &[ArmSummary],
     runs: &[RunRecord],
-) -> Result<()> {
+    names: &[String],
+    unavailable: &[(String, String)],
+) -> Result<String> {
     fs::write(dir.join("env.json"), serde_json::to_string_pretty(env)?)?;
-    fs::write(
-        dir.join("summary.json"),
-        serde_json::to_string_pretty(arms)?,
-    )?;
     write_csv(&dir.join("runs.csv"), runs)?;
-    fs::write(dir.join("summary.md"), markdown(env, arms, runs))?;
-    // The numbers matter more than the picture: a chart that cannot be
-    // drawn (no font) does not stop the benchmark.
-    if let Err(e) = super::chart::draw(&dir.join("ratios.png"), env, arms) {
-        log::warn!("no chart: {e:#}");
+    let mut md = Vec::new();
+    for shape in env.shapes() {
+        let of_shape: Vec<RunRecord> = runs.iter().filter(|r| r.shape == shape).cloned().collect();
+        let arms = super::summary::summarize(&of_shape, names, super::plan::BASELINE, unavailable);
+        fs::write(
+            dir.join(shape_file(shape, "summary", "json")),
+            serde_json::to_string_pretty(&arms)?,
+        )?;
+        // The numbers matter more than the picture: a chart that cannot be
+        // drawn (no font) does not stop the benchmark.
+        if let Err(e) = super::chart::draw(
+            &dir.join(shape_file(shape, "ratios", "png")),
+            env,
+            shape,
+            &arms,
+        ) {
+            log::warn!("no chart: {e:#}");
+        }
+        md.push(markdown(env, shape, &arms, &of_shape));
     }
-    Ok(())
+    let md = md.join("\n");
+    fs::write(dir.join("summary.md"), &md)?;
+    Ok(md)
 }
 
 #[cfg(test)]
@@ -574,6 +664,21 @@ mod tests {
         v
     }
 
+    /// A benchmark folder as the benchmark writes it: env.json and runs/.
+    fn folder(env: &Environment, runs: &[RunRecord]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("runs")).unwrap();
+        fs::write(
+            dir.path().join("env.json"),
+            serde_json::to_string(env).unwrap(),
+        )
+        .unwrap();
+        for r in runs {
+            write_run(&dir.path().join("runs"), r).unwrap();
+        }
+        dir
+    }
+
     #[test]
     fn markdown_states_ratios_noise_and_failures() {
         let runs = runs();
@@ -584,7 +689,7 @@ mod tests {
             rounds: 5,
             ..Default::default()
         };
-        let md = markdown(&env, &s, &runs);
+        let md = markdown(&env, Shape::Make, &s, &runs);
         assert!(md.contains("Measured **VM test bed (TCG)**"), "{md}");
         let fast = md.lines().find(|l| l.starts_with("| fast |")).unwrap();
         assert!(fast.contains("better"), "{fast}");
@@ -645,7 +750,7 @@ mod tests {
             ..Default::default()
         };
         let s = summarize(&runs, &names[..4], "default", &[]);
-        let md = markdown(&env, &s, &runs);
+        let md = markdown(&env, Shape::Make, &s, &runs);
         let row = md
             .lines()
             .find(|l| l.starts_with("| mlsched / bpfland |"))
@@ -662,16 +767,7 @@ mod tests {
 
         // Written as the benchmark writes it, read back: the same report,
         // and rusty (in env.json, never run) unavailable, with its reason.
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir(dir.path().join("runs")).unwrap();
-        fs::write(
-            dir.path().join("env.json"),
-            serde_json::to_string(&env).unwrap(),
-        )
-        .unwrap();
-        for r in &runs {
-            write_run(&dir.path().join("runs"), r).unwrap();
-        }
+        let dir = folder(&env, &runs);
         fs::write(dir.path().join("runs/r1-default.fio.json"), "{}").unwrap();
         let again = rewrite(dir.path()).unwrap();
         assert!(again.contains(row), "{again}");
@@ -681,6 +777,71 @@ mod tests {
         );
         assert!(dir.path().join("summary.md").is_file());
         assert!(rewrite(&dir.path().join("runs")).is_err());
+    }
+
+    #[test]
+    fn each_shape_is_paired_and_reported_on_its_own() {
+        // mlsched is 0.8x the default on the make shape and 1.2x on units,
+        // in the same rounds: each shape's report shows its own ratio.
+        let mut runs = Vec::new();
+        for round in 0..6 {
+            for (shape, m) in [(Shape::Make, 0.8), (Shape::Units, 1.2)] {
+                for (arm, wall) in [("default", 100.0), ("mlsched", 100.0 * m)] {
+                    let mut r = RunRecord {
+                        arm: arm.into(),
+                        shape,
+                        round,
+                        ok: true,
+                        compile_wall_s: wall + round as f64 * 0.1,
+                        ..Default::default()
+                    };
+                    r.fio.iops = 1000.0;
+                    runs.push(r);
+                }
+            }
+        }
+        let env = Environment {
+            rounds: 5,
+            cpus: 2,
+            make_targets: vec!["kernel/irq/".into()],
+            shapes: vec![Shape::Make, Shape::Units],
+            unit_targets: vec!["a.o".into(), "b.o".into(), "c.o".into()],
+            schedulers: vec![
+                ("default".into(), "k".into()),
+                ("mlsched".into(), "v".into()),
+            ],
+            ..Default::default()
+        };
+        let dir = folder(&env, &runs);
+        // Every run has its own file: the shapes' stems differ.
+        assert_eq!(
+            fs::read_dir(dir.path().join("runs")).unwrap().count(),
+            runs.len()
+        );
+        let md = rewrite(dir.path()).unwrap();
+        let (make, units) = md.split_at(md.find("compile shape `units`").unwrap());
+        assert!(make.contains("compile shape `make`"), "{md}");
+        assert!(make.contains("`make -j4 kernel/irq/`"), "{make}");
+        assert!(
+            units.contains("`make -j3 a.o b.o c.o`: 3 large translation units"),
+            "{units}"
+        );
+        let row = |part: &str| {
+            part.lines()
+                .find(|l| l.starts_with("| mlsched |"))
+                .map(String::from)
+                .unwrap_or_else(|| panic!("{part}"))
+        };
+        assert!(row(make).contains("0.80 [0.80–0.80] better"), "{make}");
+        assert!(row(units).contains("1.20 [1.20–1.20] worse"), "{units}");
+        assert!(dir.path().join("summary.json").is_file());
+        assert!(dir.path().join("summary-units.json").is_file());
+        // A record from before shapes reads as the make shape.
+        let old: RunRecord =
+            serde_json::from_str(r#"{"arm":"x","round":1,"position":0,"ok":true,"error":null,"ops":"","compile_wall_s":1,"compile_cpu_s":1,"efficiency":1,"cpu_busy":1,"fio":{"iops":1,"clat_mean_us":1,"clat_p99_us":1},"latency":{"avg_us":1,"p99_us":1,"max_us":1,"cycles":1},"ctx_switches":1,"migrations":1,"migrations_per_60s":1,"sched_exit":null,"fio_json":null,"cyclictest_json":null}"#)
+                .unwrap();
+        assert_eq!(old.shape, Shape::Make);
+        assert_eq!(old.stem(), "r1-x");
     }
 
     #[test]
@@ -736,7 +897,7 @@ mod tests {
             rounds: 2,
             ..Default::default()
         };
-        let md = markdown(&env, &s, &with_peer);
+        let md = markdown(&env, Shape::Make, &s, &with_peer);
         let first = md.lines().next().unwrap();
         assert!(
             first.contains("checks the benchmark's pipeline, not the schedulers"),

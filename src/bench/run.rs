@@ -16,7 +16,8 @@ use log::{info, warn};
 
 use super::plan::{Arm, Launch};
 use super::record::{OpCost, RunRecord};
-use super::workload::{self, Scope};
+use super::trace;
+use super::workload::{self, Scope, Shape};
 use crate::sched::preflight::{self, ExtState};
 use crate::sched::stats::{GateByPoint, MovedBy};
 
@@ -378,26 +379,45 @@ pub struct Runner {
     pub fio_target: PathBuf,
     /// Where per-run files go (fio and cyclictest JSON, scheduler logs).
     pub runs_dir: PathBuf,
+    /// The compile's and fio's cgroups, and the tracer that counts per
+    /// workload (None where they could not be set up: the runs then
+    /// record no per-workload counts).
+    pub traced: Option<(trace::Cgroups, trace::Tracer)>,
 }
 
 impl Runner {
+    fn read_workloads(&self) -> Option<trace::ByWorkload> {
+        let (_, t) = self.traced.as_ref()?;
+        t.read()
+            .map_err(|e| warn!("no per-workload counts: {e:#}"))
+            .ok()
+    }
+
     /// One run: `arm` in `round`, at `position` in the round's order.
-    pub fn run(&self, arm: &Arm, round: u32, position: u32) -> RunRecord {
+    pub fn run(&self, arm: &Arm, shape: Shape, round: u32, position: u32) -> RunRecord {
         let mut rec = RunRecord {
             arm: arm.name.clone(),
+            shape,
             round,
             position,
             ..Default::default()
         };
-        let stem = self.runs_dir.join(format!("r{round}-{}", arm.name));
+        let stem = self.runs_dir.join(rec.stem());
         let sched_log = stem.with_extension("sched.log");
         let res = (|| -> Result<()> {
             self.tree.fresh()?;
+            // A unit the pristine tree holds compiled already (a native
+            // tree someone built in) would not be compiled again.
+            if shape == Shape::Units {
+                for t in workload::targets(shape, self.scope, self.cpus) {
+                    let _ = fs::remove_file(self.tree.run.join(t));
+                }
+            }
             let mut att = attach(arm, &sched_log)?;
             if let Some(a) = &att {
                 rec.ops = a.ops.clone();
             }
-            let measured = self.measure(&stem, &mut rec);
+            let measured = self.measure(&stem, shape, &mut rec);
             let checked = att.as_mut().map_or(Ok(()), |a| a.check());
             if let Some(a) = att {
                 rec.sched_exit = Some(a.detach()?);
@@ -426,7 +446,7 @@ impl Runner {
     /// cyclictest start first, fio a second later, then make; when make
     /// ends, all three get SIGINT (each writes its results on it), so fio's
     /// I/O and the latency samples cover exactly the compile.
-    fn measure(&self, stem: &Path, rec: &mut RunRecord) -> Result<()> {
+    fn measure(&self, stem: &Path, shape: Shape, rec: &mut RunRecord) -> Result<()> {
         let fio_out = stem.with_extension("fio.json");
         let fio_log = stem.with_extension("fio.log");
         let ct_out = stem.with_extension("cyclictest.json");
@@ -441,17 +461,26 @@ impl Runner {
             "perf (linux-perf)",
             None,
         )?;
-        let ct = Bg::spawn(
-            Command::new("cyclictest").args(workload::cyclictest_args(&ct_out)),
-            "cyclictest (rt-tests)",
-            None,
-        )?;
+        let mut ct_cmd = Command::new("cyclictest");
+        ct_cmd.args(workload::cyclictest_args(&ct_out));
+        if let Some((cg, _)) = &self.traced {
+            trace::start_in(&mut ct_cmd, &cg.latency)?;
+        }
+        let ct = Bg::spawn(&mut ct_cmd, "cyclictest (rt-tests)", None)?;
         std::thread::sleep(Duration::from_secs(1));
-        let fio = Bg::spawn(
-            Command::new("fio").args(workload::fio_args(&self.fio_target, &fio_out)),
-            "fio",
-            Some(&fio_log),
-        )?;
+        let mut fio_cmd = Command::new("fio");
+        fio_cmd.args(workload::fio_args(&self.fio_target, &fio_out));
+        let mut make_cmd = Command::new("make");
+        make_cmd
+            .args(workload::make_args(shape, self.scope, self.cpus))
+            .current_dir(&self.tree.run)
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&make_log)?);
+        if let Some((cg, _)) = &self.traced {
+            trace::start_in(&mut fio_cmd, &cg.fio)?;
+            trace::start_in(&mut make_cmd, &cg.compile)?;
+        }
+        let fio = Bg::spawn(&mut fio_cmd, "fio", Some(&fio_log))?;
 
         let costs0 = COSTED_OPS.map(prog_stats);
         let moved0 = MovedBy::read_loaded();
@@ -459,16 +488,14 @@ impl Runner {
         let rd0 = system_run_delay();
         let irq0 = interrupts();
         let st0 = proc_stat()?;
+        let wl0 = self.read_workloads();
         let cpu0 = children_cpu_s();
         let t0 = Instant::now();
-        let make = Command::new("make")
-            .args(workload::make_args(self.scope, self.cpus))
-            .current_dir(&self.tree.run)
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&make_log)?)
-            .status()
-            .context("starting make")?;
+        let make = make_cmd.status().context("starting make")?;
         rec.compile_wall_s = t0.elapsed().as_secs_f64();
+        if let (Some(a), Some(b)) = (wl0, self.read_workloads()) {
+            rec.workloads = Some(b.since(&a));
+        }
         // Only make has been reaped since cpu0: the delta is its tree's CPU time.
         rec.compile_cpu_s = children_cpu_s() - cpu0;
         let st1 = proc_stat()?;
@@ -533,9 +560,10 @@ impl Runner {
             .with_context(|| format!("perf counted no cpu-migrations: {}", perf_text.trim()))?;
         rec.migrations_per_60s = rec.migrations as f64 * 60.0 / perf_window;
         info!(
-            "round {}, {}: compile {:.1} s, fio {:.0} IOPS (waits {:.0} us), wakeup p99 {:.0} us, {} migrations",
+            "round {}, {} ({}): compile {:.1} s, fio {:.0} IOPS (waits {:.0} us), wakeup p99 {:.0} us, {} migrations",
             rec.round,
             rec.arm,
+            shape.name(),
             rec.compile_wall_s,
             rec.fio.iops,
             rec.fio_wait_us.unwrap_or(f64::NAN),

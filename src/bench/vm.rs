@@ -133,7 +133,9 @@ pub fn run(opts: &BenchOpts, out: &Path) -> Result<()> {
     let progress = stage.join("progress.jsonl");
 
     let scope = opts.scope().resolve(true);
-    let runs = (opts.rounds() as u64 + 1) * arms.iter().filter(|a| a.available()).count() as u64;
+    let runs = (opts.rounds() as u64 + 1)
+        * arms.iter().filter(|a| a.available()).count() as u64
+        * opts.shapes()?.len() as u64;
     let per_run = if scope == Scope::Quick { 90 } else { 400 };
     let timeout = runs * per_run + 1200;
     let place = format!(
@@ -158,6 +160,14 @@ pub fn run(opts: &BenchOpts, out: &Path) -> Result<()> {
         format!("--schedulers {}", q(&opts.schedulers.join(","))),
         format!("--rounds {}", opts.rounds()),
         format!("--scope {}", scope.name()),
+        format!(
+            "--shapes {}",
+            opts.shapes()?
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
         format!("--seed {}", opts.seed),
         format!("--peers-dir {}", q(&stage.join("peers").to_string_lossy())),
         format!("--workdir {}", q(&opts.workdir.to_string_lossy())),

@@ -60,18 +60,98 @@ impl Scope {
     }
 }
 
+/// The compile's shape: what one run builds, at the scope's size.
+///
+/// `make` is the benchmark's original mix: a kernel subtree with many
+/// small translation units, so much process churn (make, the shell, cc1,
+/// as, all short).  `units` is the CPU-bound shape: a fixed list of large
+/// translation units of one subsystem (kernel/, with kernel/sched/ first),
+/// N = CPUs + 1 of them compiled at once, so that one CPU always has two
+/// long-running compiler processes and the scheduler's slices, preemption
+/// and migrations decide how fast they finish.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    ValueEnum,
+    Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Shape {
+    /// The shape's number seeds its own round order (make's is the order
+    /// of the benchmarks made before there were shapes).
+    #[default]
+    Make = 0,
+    Units = 1,
+}
+
+impl Shape {
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::Make => "make",
+            Shape::Units => "units",
+        }
+    }
+}
+
+/// The CPU-bound shape's translation units, largest first (by source size
+/// in Debian's 6.1 linux-source; the build_* files include several
+/// scheduler classes each).  Every one is built by x86_64 defconfig
+/// whatever the options, so that `make` never lacks a rule for it.
+pub const LARGE_UNITS: &[&str] = &[
+    "kernel/sched/fair.o",
+    "kernel/sched/core.o",
+    "kernel/sched/build_policy.o",
+    "kernel/sched/build_utility.o",
+    "kernel/workqueue.o",
+    "kernel/signal.o",
+    "kernel/fork.o",
+    "kernel/cpu.o",
+    "kernel/sys.o",
+    "kernel/sysctl.o",
+    "kernel/resource.o",
+    "kernel/exit.o",
+    "kernel/kthread.o",
+];
+
+/// The `make` targets of one run of `shape` at `scope` on `cpus` CPUs.
+/// The units shape takes the first CPUs + 1 of LARGE_UNITS (all of them,
+/// at most), and in quick mode the quick scope's two small objects.
+pub fn targets(shape: Shape, scope: Scope, cpus: usize) -> Vec<&'static str> {
+    match (shape, scope) {
+        (Shape::Make, _) | (Shape::Units, Scope::Quick) => scope.targets().to_vec(),
+        (Shape::Units, _) => LARGE_UNITS[..(cpus + 1).min(LARGE_UNITS.len())].to_vec(),
+    }
+}
+
+/// make's -j of `shape`: CPUs + 2 for the make shape (as a kernel build is
+/// usually run), one job per unit for the units shape (all at once).
+pub fn jobs(shape: Shape, scope: Scope, cpus: usize) -> usize {
+    match shape {
+        Shape::Make => cpus + 2,
+        Shape::Units => targets(shape, scope, cpus).len(),
+    }
+}
+
 /// `make` of one run.  The tree was configured and prepared natively by
 /// bench/setup.sh, so kbuild's per-invocation prepare stage (checksyscalls,
 /// objtool's sub-make, version headers: a few hundred short processes, over
 /// a minute under emulation) is marked up to date with `-o`, and the run
 /// times the compile itself.
-pub fn make_args(scope: Scope, cpus: usize) -> Vec<String> {
-    let mut a = vec!["-s".to_string(), format!("-j{}", cpus + 2)];
+pub fn make_args(shape: Shape, scope: Scope, cpus: usize) -> Vec<String> {
+    let mut a = vec!["-s".to_string(), format!("-j{}", jobs(shape, scope, cpus))];
     for t in ["prepare", "scripts_basic", "outputmakefile", "scripts"] {
         a.push("-o".into());
         a.push(t.into());
     }
-    a.extend(scope.targets().iter().map(|t| t.to_string()));
+    a.extend(targets(shape, scope, cpus).iter().map(|t| t.to_string()));
     a
 }
 
@@ -389,6 +469,38 @@ pub fn stat_ppid(stat: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shapes_build_what_they_say() {
+        let args = |sh, sc, cpus| make_args(sh, sc, cpus).join(" ");
+        // The make shape is the benchmark's original command.
+        assert!(args(Shape::Make, Scope::Vm, 4).starts_with("-s -j6 -o prepare"));
+        assert!(args(Shape::Make, Scope::Vm, 4).ends_with(" scripts kernel/irq/"));
+        // Units: CPUs + 1 large units, all at once.
+        let u = args(Shape::Units, Scope::Vm, 2);
+        assert!(u.starts_with("-s -j3 "), "{u}");
+        assert!(
+            u.ends_with(" kernel/sched/fair.o kernel/sched/core.o kernel/sched/build_policy.o"),
+            "{u}"
+        );
+        assert_eq!(targets(Shape::Units, Scope::Vm, 4).len(), 5);
+        // Never more units than the list holds, however many CPUs.
+        assert_eq!(targets(Shape::Units, Scope::Defconfig, 64), LARGE_UNITS);
+        assert_eq!(jobs(Shape::Units, Scope::Defconfig, 64), LARGE_UNITS.len());
+        // Quick mode compiles its two small objects in both shapes.
+        assert_eq!(
+            targets(Shape::Units, Scope::Quick, 4),
+            Scope::Quick.targets()
+        );
+        assert_eq!(jobs(Shape::Units, Scope::Quick, 4), 2);
+        // The VM scopes unpack kernel/ only (bench/setup.sh's subset), and
+        // each unit is named once.
+        let mut seen = std::collections::HashSet::new();
+        for t in LARGE_UNITS {
+            assert!(t.starts_with("kernel/") && t.ends_with(".o"), "{t}");
+            assert!(seen.insert(t), "{t} twice");
+        }
+    }
     use serde_json::json;
 
     fn fio_dir(iops: f64, n: u64, mean_ns: f64, p99_ns: f64) -> serde_json::Value {

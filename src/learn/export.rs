@@ -69,6 +69,8 @@ pub fn run(o: &ExportOpts) -> Result<()> {
     Ok(())
 }
 
+#[cfg(all(test, feature = "parquet"))]
+use imp::write_parquet_with;
 #[cfg(feature = "parquet")]
 pub use imp::{read_parquet, write_parquet};
 
@@ -93,6 +95,12 @@ mod imp {
     use crate::learn::features::{NR_FEATURES, SCHEMA};
 
     pub fn write_parquet(ds: &Dataset, out: &Path) -> Result<()> {
+        write_parquet_with(ds, out, Compression::SNAPPY)
+    }
+
+    /// `write_parquet` with another compression (the tests write what
+    /// fleet tools write: Polars zstd, Spark snappy).
+    pub fn write_parquet_with(ds: &Dataset, out: &Path, compression: Compression) -> Result<()> {
         let mut fields: Vec<Field> = SCHEMA
             .names()
             .map(|n| Field::new(n, DataType::Int64, false))
@@ -139,7 +147,7 @@ mod imp {
             .map(|(k, v)| KeyValue::new(format!("{META_PREFIX}{k}"), v.clone()))
             .collect();
         let props = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
+            .set_compression(compression)
             .set_key_value_metadata(Some(kv))
             .build();
         let mut w = ArrowWriter::try_new(file, schema, Some(props))?;
@@ -286,6 +294,27 @@ mod tests {
                 assert_eq!(b.meta.get(k), Some(v), "{name}: meta {k}");
             }
             assert_eq!(b.meta["schema"], SCHEMA.hash_hex());
+        }
+    }
+
+    /// The compressions fleet tools write by default read back: zstd
+    /// (Polars), snappy (Spark, DuckDB), and none.
+    #[test]
+    fn files_compressed_as_fleet_tools_write_them_are_read() {
+        use parquet::basic::{Compression, ZstdLevel};
+        let dir = tempfile::tempdir().unwrap();
+        let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/hackbench-mix.csv");
+        let a = dataset::read(&csv).unwrap();
+        for (name, c) in [
+            ("zstd", Compression::ZSTD(ZstdLevel::default())),
+            ("snappy", Compression::SNAPPY),
+            ("none", Compression::UNCOMPRESSED),
+        ] {
+            let pq = dir.path().join(format!("{name}.parquet"));
+            write_parquet_with(&a, &pq, c).unwrap();
+            let b = dataset::read(&pq).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            assert_eq!((a.x.len(), &a.y), (b.x.len(), &b.y), "{name}");
+            assert_eq!(a.x, b.x, "{name}");
         }
     }
 

@@ -123,6 +123,34 @@ struct ModelState {
     banks: ModelBanks,
     /// (mtime, size) of the file when last read, for --watch.
     stamp: Option<(std::time::SystemTime, u64)>,
+    /// The decision points the model in force declares.
+    points: Vec<String>,
+}
+
+/// The start-up line's account of who decides: the policy, and the model
+/// (its source, its generation and the points it declares).
+fn who_decides(policy: Policy, model: Option<&ModelState>) -> String {
+    let m = model.map(|m| {
+        format!(
+            "{} (generation {}, declares {})",
+            m.source,
+            m.banks.generation(),
+            m.points.join(", ")
+        )
+    });
+    match (policy, m) {
+        (Policy::Heuristic, None) => "policy heuristic (each point's own rule; no model)".into(),
+        (Policy::Heuristic, Some(m)) => {
+            format!("policy heuristic (each point's own rule); model {m} loaded, not deciding")
+        }
+        (Policy::Ml, Some(m)) => {
+            format!("policy ml: model {m} decides at its points, the heuristic elsewhere")
+        }
+        (Policy::Shadow, Some(m)) => {
+            format!("policy shadow: the heuristic decides, model {m} walked beside it")
+        }
+        (p, None) => format!("policy {p:?}, no model"),
+    }
 }
 
 impl ModelState {
@@ -141,6 +169,7 @@ impl ModelState {
                 unsafe { std::ptr::write_volatile(&mut bss.model_active, bank) };
             }
         })?;
+        self.points = model.points.clone();
         info!(
             "model generation {generation} in force: {} (depth {}, {} nodes)",
             self.source,
@@ -325,6 +354,7 @@ impl<'a> Scheduler<'a> {
                     stamp: source.stamp(),
                     source,
                     banks: ModelBanks::new(),
+                    points: Vec::new(),
                 };
                 state.install(&m, &skel.maps.model_banks, &mut skel.maps.bss_data, &twin)?;
                 Some(state)
@@ -332,10 +362,11 @@ impl<'a> Scheduler<'a> {
         };
         let struct_ops = Some(scx_ops_attach!(skel, mlsched_ops)?);
         let stats_server = Some(StatsServer::new(stats::server_data()).launch()?);
+        stats::SERVER_UP.store(true, std::sync::atomic::Ordering::Relaxed);
         info!(
-            "{} attached (policy {:?}, slice {} us, migration cost {} us{})",
+            "{} attached: {}; slice {} us, migration cost {} us{}",
             SCHEDULER_NAME,
-            opts.policy,
+            who_decides(opts.policy, model.as_ref()),
             opts.slice_us,
             opts.migration_cost_us,
             if opts.partial { ", partial" } else { "" }

@@ -520,7 +520,82 @@ impl Metrics {
         }
     }
 
+    /// The readable line of `--stats`, one per interval: how many tasks
+    /// moved and by which path, who decided (the model, the heuristic)
+    /// and how, the queued wakeups and their mean wait, and anything
+    /// abnormal (or "ok").  `--stats-verbose` prints every counter.
     pub fn format<W: Write>(&self, w: &mut W) -> Result<()> {
+        let model = self.mig_ml_allowed + self.mig_ml_denied;
+        let all = self.decisions_allowed() + self.decisions_refused();
+        let heuristic = all - model;
+        let h_allowed = self.decisions_allowed() - self.mig_ml_allowed;
+        let walks = self.ml_migrate + self.ml_stay;
+        let mut decided = format!(
+            "heuristic {} ({} allowed, {} refused)",
+            heuristic,
+            h_allowed,
+            heuristic - h_allowed
+        );
+        // The model is named where it decided (under `ml`, at its points).
+        if model > 0 {
+            decided = format!(
+                "model {} ({} allowed, {} refused), {decided}",
+                model, self.mig_ml_allowed, self.mig_ml_denied
+            );
+        }
+        if walks > 0 {
+            decided.push_str(&format!(
+                ", tree agrees with the heuristic {}",
+                pct(self.ml_agree_heuristic, walks)
+            ));
+        }
+        writeln!(
+            w,
+            "[scx_mlsched] {:.1} s: moved {} tasks (wake idle {}, llc queue {}, preempting wakee {}, steal {}, \
+             own queue {}, other {}) | decided {}: {} | wakeups queued {}, mean wait {} | {}",
+            self.uptime_ms as f64 / 1000.0,
+            self.migrations,
+            self.moved_wake_idle,
+            self.moved_llc_pool,
+            self.moved_preempt_wakee,
+            self.moved_steal,
+            self.moved_own_queue,
+            self.moved_other,
+            all,
+            decided,
+            self.wake_waits,
+            self.mean_wake_wait(),
+            self.abnormal(),
+        )?;
+        Ok(())
+    }
+
+    /// What went wrong in the interval, "ok" when nothing did: the model's
+    /// fallbacks to the heuristic, drops of samples and records, the
+    /// twins' disagreements, and the starvation guard.
+    pub fn abnormal(&self) -> String {
+        let v: Vec<String> = [
+            ("model fallbacks: walk", self.ml_fallback_walk),
+            ("model fallbacks: stale heartbeat", self.ml_fallback_stale),
+            ("samples dropped", self.samples_dropped),
+            ("records dropped", self.records_dropped),
+            ("twin disagreed (linfa)", self.twin_disagree),
+            ("twin disagreed (heuristic)", self.twin_heuristic_disagree),
+            ("starvation guard", self.starvation_guard),
+        ]
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(what, n)| format!("{what} {n}"))
+        .collect();
+        if v.is_empty() {
+            "ok".into()
+        } else {
+            format!("ABNORMAL: {}", v.join(", "))
+        }
+    }
+
+    /// Every counter, as `--stats-verbose` (or `-v`) prints them.
+    pub fn format_verbose<W: Write>(&self, w: &mut W) -> Result<()> {
         writeln!(
             w,
             "[scx_mlsched] moved -> {} (wake idle: {} llc pool: {} preempt wakee: {} steal: {} own queue: {} other: {})",
@@ -554,13 +629,6 @@ impl Metrics {
             self.mig_ml_denied,
         )?;
         let walks = self.ml_migrate + self.ml_stay;
-        let pct = |n: u64, of: u64| {
-            if of == 0 {
-                "-".to_string()
-            } else {
-                format!("{:.2}%", n as f64 * 100.0 / of as f64)
-            }
-        };
         writeln!(
             w,
             "[scx_mlsched] decisions/s: {:.0} (allowed {:.0}, refused {:.0}) | model gen {} -> migrate: {} stay: {} \
@@ -649,6 +717,15 @@ impl Metrics {
     }
 }
 
+/// `n` of `of` in percent, "-" when `of` is 0.
+fn pct(n: u64, of: u64) -> String {
+    if of == 0 {
+        "-".to_string()
+    } else {
+        format!("{:.2}%", n as f64 * 100.0 / of as f64)
+    }
+}
+
 /// `ns / n` in microseconds, "-" when `n` is 0.
 fn mean_us(ns: u64, n: u64) -> String {
     match ns.checked_div(n) {
@@ -701,13 +778,32 @@ pub fn server_data() -> StatsServerData<(), Metrics> {
         .add_ops("top", StatsOps { open, close: None })
 }
 
-/// Print the stats of a running instance every `intv` until `shutdown`.
-pub fn monitor(intv: Duration, shutdown: Arc<AtomicBool>) -> Result<()> {
+/// Set once this process's stats server is up: `--stats` waits for it,
+/// so that its first connection does not find it missing (scx_utils then
+/// logs "Stats server not available, retrying...").
+pub static SERVER_UP: AtomicBool = AtomicBool::new(false);
+
+/// Print the stats of a running instance every `intv` until `shutdown`:
+/// the readable line, or every counter with `verbose`.  `own`: the
+/// instance is this process (`--stats`), so wait until its server is up.
+pub fn monitor(intv: Duration, shutdown: Arc<AtomicBool>, verbose: bool, own: bool) -> Result<()> {
+    while own && !SERVER_UP.load(Ordering::Relaxed) {
+        if shutdown.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     scx_utils::monitor_stats::<Metrics>(
         &[],
         intv,
         || shutdown.load(Ordering::Relaxed),
-        |m| m.format(&mut std::io::stdout()),
+        |m| {
+            if verbose {
+                m.format_verbose(&mut std::io::stdout())
+            } else {
+                m.format(&mut std::io::stdout())
+            }
+        },
     )
 }
 
@@ -742,7 +838,7 @@ mod tests {
         });
         assert_eq!(d.dispatch_stolen, 5);
         let mut out = Vec::new();
-        d.format(&mut out).unwrap();
+        d.format_verbose(&mut out).unwrap();
         assert!(String::from_utf8(out).unwrap().contains("stolen: 5"));
     }
 
@@ -769,7 +865,7 @@ mod tests {
         assert_eq!((d.all, d.wake_idle, d.other()), (80, 30, 12));
         let s = Metrics::default().with_moves(m);
         let mut out = Vec::new();
-        s.format(&mut out).unwrap();
+        s.format_verbose(&mut out).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(
             out.contains("moved -> 90 (wake idle: 40 llc pool: 30 preempt wakee: 5 steal: 2 own queue: 1 other: 12)"),
@@ -819,7 +915,7 @@ mod tests {
         assert_eq!(m.gate_preempt_wakee_agree, 5);
         assert_eq!(m.gate_enq_requeue, 0);
         let mut out = Vec::new();
-        m.format(&mut out).unwrap();
+        m.format_verbose(&mut out).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(
             out.contains("wake idle: 9/10 enq wakeup: 2/8 (tree agrees 75.00%) enq requeue: 0/0"),
@@ -841,7 +937,7 @@ mod tests {
         assert_eq!(m.mean_wake_wait(), "3000 us");
         assert_eq!(Metrics::default().mean_wake_wait(), "-");
         let mut out = Vec::new();
-        m.format(&mut out).unwrap();
+        m.format_verbose(&mut out).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains("queued: 3 mean wait: 3000 us"), "{out}");
         assert!(out.contains("kicks wasted: 11"), "{out}");
@@ -870,7 +966,7 @@ mod tests {
         assert_eq!((m.wake_too_soon, m.wake_too_soon_ns), (4, 8_000_000));
         assert_eq!((m.wake_preempted, m.wake_kicked, m.mig_allowed), (2, 0, 1));
         let mut out = Vec::new();
-        m.format(&mut out).unwrap();
+        m.format_verbose(&mut out).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains("preempted: 2 (300 us) here: 0 (-) kicked idle: 0 (-) too soon: 4 (2000 us, timers armed: 5 fired: 3)"), "{out}");
     }
@@ -902,7 +998,7 @@ mod tests {
         );
         assert_eq!((d.decisions_allowed(), d.decisions_refused()), (30, 70));
         let mut out = Vec::new();
-        d.format(&mut out).unwrap();
+        d.format_verbose(&mut out).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(
             out.contains("decisions/s: 50 (allowed 15, refused 35)"),
@@ -911,5 +1007,68 @@ mod tests {
         assert!(out.contains("agree_heuristic: 99.00%"), "{out}");
         assert!(out.contains("model gen 4"), "{out}");
         assert!(out.contains("agree: 100.00% disagree: 0"), "{out}");
+    }
+
+    #[test]
+    fn the_readable_line_says_what_moved_who_decided_and_what_went_wrong() {
+        let mut cnt = vec![0u64; c::stat_idx_NR_MLSCHED_STATS as usize];
+        let v = |x: u32| (c::stat_idx_STAT_MIG_BASE + x) as usize;
+        cnt[v(c::mig_verdict_MIG_ALLOWED)] = 40;
+        cnt[v(c::mig_verdict_MIG_DENY_HOT)] = 10;
+        cnt[v(c::mig_verdict_MIG_ML_ALLOWED)] = 3;
+        cnt[v(c::mig_verdict_MIG_ML_DENIED)] = 7;
+        cnt[c::stat_idx_STAT_ML_MIGRATE as usize] = 3;
+        cnt[c::stat_idx_STAT_ML_STAY as usize] = 7;
+        cnt[c::stat_idx_STAT_ML_AGREE as usize] = 5;
+        let o = c::wake_outcome_WAKE_KICKED;
+        cnt[(c::stat_idx_STAT_WAKE_OUT_NS + o) as usize] = 4_000_000;
+        cnt[(c::stat_idx_STAT_WAKE_OUT_WAITS + o) as usize] = 2;
+        let moved = MovedBy {
+            all: 12,
+            wake_idle: 5,
+            llc_pool: 4,
+            steal: 1,
+            ..Default::default()
+        };
+        let m = Metrics {
+            uptime_ms: 2000,
+            model_generation: 1,
+            ..Metrics::from_counters(&cnt)
+        }
+        .with_moves(moved);
+        let mut out = Vec::new();
+        m.format(&mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        // The whole line, field by field (a snapshot: a change to the
+        // line's fields changes this test).
+        assert_eq!(
+            out,
+            "[scx_mlsched] 2.0 s: moved 12 tasks (wake idle 5, llc queue 4, preempting wakee 0, steal 1, \
+             own queue 0, other 2) | decided 60: model 10 (3 allowed, 7 refused), heuristic 50 (40 allowed, \
+             10 refused), tree agrees with the heuristic 50.00% | wakeups queued 2, mean wait 2000 us | ok\n"
+        );
+        // Without a model and without walks, only the heuristic is named.
+        let h = Metrics {
+            mig_allowed: 1,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        h.format(&mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("| decided 1: heuristic 1 (1 allowed, 0 refused) |"),
+            "{out}"
+        );
+        // What went wrong is named, with its count.
+        let bad = Metrics {
+            records_dropped: 3,
+            twin_disagree: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            bad.abnormal(),
+            "ABNORMAL: records dropped 3, twin disagreed (linfa) 1"
+        );
+        assert_eq!(Metrics::default().abnormal(), "ok");
     }
 }

@@ -13,7 +13,7 @@ start=$(date +%s)
 rc=$?
 tail -n 40 "$out/bench.log"
 [ $rc -eq 0 ] || fail "exited $rc (log: $out/bench.log)"
-for f in env.json summary.json summary.md runs.csv ratios.png; do
+for f in env.json summary.json summary-units.json summary.md runs.csv ratios.png ratios-units.png; do
     [ -s "$out/$f" ] || fail "no $f in $out"
 done
 python3 - "$out" <<'PY' || exit 1
@@ -31,9 +31,14 @@ avail = [n for n, v in env["schedulers"] if not v.startswith("not available")]
 for want in ["default", "mlsched", "mlsched-ml"]:
     if want not in avail:
         fail(f"arm {want} did not run")
+shapes = env["shapes"]
+if shapes != ["make", "units"]:
+    fail(f"the default shapes are make and units, not {shapes}")
+if len(env["unit_targets"]) != 2:
+    fail(f"quick mode's units shape compiles its 2 small objects: {env['unit_targets']}")
 rows = list(csv.DictReader(open(f"{out}/runs.csv")))
-if len(rows) != 3 * len(avail):
-    fail(f"{len(rows)} runs, expected 3 rounds x {len(avail)} arms")
+if len(rows) != 3 * len(avail) * len(shapes):
+    fail(f"{len(rows)} runs, expected 3 rounds x {len(avail)} arms x {len(shapes)} shapes")
 for r in rows:
     if r["arm"] in ("default", "mlsched", "mlsched-ml") and r["ok"] != "true":
         fail(f"round {r['round']} of {r['arm']} failed: {r['error']}")
@@ -47,6 +52,11 @@ for r in rows:
             fail(f"dispatch cost of {r['arm']} in round {r['round']}: {r['dispatch_ns']!r}")
         if r["arm"].startswith("mlsched") and (r["select_cpu_ns"] == "" or r["enqueue_ns"] == ""):
             fail(f"select_cpu or enqueue cost of {r['arm']} in round {r['round']} missing")
+        # Per-workload counts (the compile and fio in cgroups of their own).
+        if r["compile_involuntary"] == "" or not float(r["compile_mean_run_us"] or 0) > 0:
+            fail(f"no per-workload counts in round {r['round']}, {r['arm']}: {r['compile_involuntary']!r}, {r['compile_mean_run_us']!r}")
+        if int(r["compile_by_fio"]) > int(r["compile_involuntary"]) or int(r["compile_migrations"]) > int(r["migrations"]):
+            fail(f"per-workload counts exceed their totals in round {r['round']}, {r['arm']}: {r}")
         # scx_mlsched's migrations by path add up to its tracepoint count.
         if r["arm"].startswith("mlsched"):
             parts = ["moved_wake_idle", "moved_llc_pool", "moved_preempt_wakee", "moved_steal", "moved_own_queue", "moved_other"]
@@ -54,20 +64,26 @@ for r in rows:
                 fail(f"migrations by path of round {r['round']}, {r['arm']}: {[r[k] for k in ['moved_all'] + parts]}")
         elif r["moved_all"] != "":
             fail(f"{r['arm']} has scx_mlsched's migration counts: {r['moved_all']!r}")
-        if not os.path.exists(f"{out}/runs/r{r['round']}-{r['arm']}.fio.json"):
+        stem = f"r{r['round']}-{r['arm']}" if r["shape"] == "make" else f"r{r['round']}-{r['shape']}-{r['arm']}"
+        if not os.path.exists(f"{out}/runs/{stem}.fio.json"):
             fail(f"fio JSON of round {r['round']}, {r['arm']} is missing")
 for rnd in "012":
-    order = sorted(int(r["position"]) for r in rows if r["round"] == rnd)
-    if order != list(range(len(avail))):
-        fail(f"round {rnd} is not one run per arm: positions {order}")
-summ = {a["arm"]: a for a in json.load(open(f"{out}/summary.json"))}
-ml = summ["mlsched"]["cells"][0]
-if ml["metric"] != "compile_wall_s" or ml["ratio"] is None or ml["ratio"]["n"] != 2:
-    fail(f"no paired compile-time ratio for mlsched: {ml}")
-# 2 rounds are below the 5 a verdict needs: a ratio, but no interval.
-if ml["ratio"]["ci"] is not None or not ml["ratio"]["point"] > 0:
-    fail(f"a 2-round ratio with an interval, or without a point: {ml}")
+    for shape in shapes:
+        order = sorted(int(r["position"]) for r in rows if r["round"] == rnd and r["shape"] == shape)
+        if order != list(range(len(avail))):
+            fail(f"round {rnd}, shape {shape} is not one run per arm: positions {order}")
+for shape, f in [("make", "summary.json"), ("units", "summary-units.json")]:
+    summ = {a["arm"]: a for a in json.load(open(f"{out}/{f}"))}
+    ml = summ["mlsched"]["cells"][0]
+    if ml["metric"] != "compile_wall_s" or ml["ratio"] is None or ml["ratio"]["n"] != 2:
+        fail(f"no paired compile-time ratio for mlsched, shape {shape}: {ml}")
+    # 2 rounds are below the 5 a verdict needs: a ratio, but no interval.
+    if ml["ratio"]["ci"] is not None or not ml["ratio"]["point"] > 0:
+        fail(f"a 2-round ratio with an interval, or without a point, shape {shape}: {ml}")
 md = open(f"{out}/summary.md").read()
+for shape in shapes:
+    if f"compile shape `{shape}`" not in md:
+        fail(f"summary.md has no report of shape {shape}")
 first = md.splitlines()[0]
 if "checks the benchmark's pipeline, not the schedulers" not in first:
     fail(f"summary.md's first line does not say it checks the pipeline: {first!r}")
@@ -78,8 +94,9 @@ for want in ["| mlsched |", "| mlsched-ml |", "Cost of ops.select_cpu, ops.enque
 for line in md.splitlines():
     if line.startswith("|") and any(w in line for w in ("better", "worse", "within noise")):
         fail(f"a verdict from 2 rounds: {line}")
-if open(f"{out}/ratios.png", "rb").read(8)[1:4] != b"PNG":
-    fail("ratios.png is not a PNG")
+for png in ("ratios.png", "ratios-units.png"):
+    if open(f"{out}/{png}", "rb").read(8)[1:4] != b"PNG":
+        fail(f"{png} is not a PNG")
 print(f"ok: bench --quick: {len(rows)} runs of {', '.join(avail)}; artifacts consistent")
 PY
 echo "PASS: bench --quick ($(($(date +%s) - start)) s, results in $out)"

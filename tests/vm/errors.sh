@@ -9,7 +9,7 @@ wait_ops mlsched 30 || { cat /tmp/first.log; fail "first instance never attached
 ops=$(ext_ops)
 
 # --monitor prints the running instance's stats and loads nothing
-mon=$(timeout --preserve-status 10 "$BIN" run --monitor 1 2>&1)
+mon=$(timeout --preserve-status 10 "$BIN" run --monitor 1 --stats-verbose 2>&1)
 grep -q 'can_migrate' <<<"$mon" || { echo "$mon"; fail "--monitor printed no stats"; }
 [ "$(ext_ops)" = "$ops" ] || fail "--monitor changed the attached scheduler"
 ok "--monitor prints the running instance's stats"

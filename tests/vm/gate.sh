@@ -33,7 +33,7 @@ stop() {
 }
 gate_lines() { grep 'gate allowed/asked' /tmp/sched.log; }
 
-"$BIN" run --record /tmp/rec.csv --record-every 4 --stats 5 >/tmp/sched.log 2>&1 &
+"$BIN" run --record /tmp/rec.csv --record-every 4 --stats 5 --stats-verbose >/tmp/sched.log 2>&1 &
 pid=$!
 wait_ops mlsched 60 || fail "scheduler never attached"
 load 12
@@ -47,7 +47,7 @@ for p in wake_idle enq_wakeup enq_requeue preempt_wakee; do
 done
 ok "heuristic: every recorded verdict is its point's old rule"
 
-"$BIN" run --policy shadow --stats 5 --sample-every 4 >/tmp/sched.log 2>&1 &
+"$BIN" run --policy shadow --stats 5 --stats-verbose --sample-every 4 >/tmp/sched.log 2>&1 &
 pid=$!
 wait_ops mlsched 60 || fail "scheduler never attached"
 load 12
@@ -66,7 +66,7 @@ grep -q 'disagreed on 0;.*enq_wakeup [0-9]*/[0-9]*.*heuristic disagreed with BPF
     fail "twin: a disagreement, or no sample of enq_wakeup"
 ok "shadow: the tree walked at every placement; the twins agree"
 
-"$BIN" run --policy ml --stats 5 >/tmp/sched.log 2>&1 &
+"$BIN" run --policy ml --stats 5 --stats-verbose >/tmp/sched.log 2>&1 &
 pid=$!
 wait_ops mlsched 60 || fail "scheduler never attached"
 load 8

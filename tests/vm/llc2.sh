@@ -20,7 +20,7 @@ llcs=$(cat /sys/devices/system/cpu/cpu*/cache/index3/shared_cpu_list | sort -u)
 echo "L3 shared_cpu_list: $(echo $llcs)"
 [ "$(wc -l <<<"$llcs")" = 2 ] || fail "the guest's CPUs share $(wc -l <<<"$llcs") L3s, not 2: $llcs"
 ok "2 sockets, 2 L3s"
-"$BIN" run --stats 5 --record /tmp/llc2.csv --record-every 1 >/tmp/sched.log 2>&1 &
+"$BIN" run --stats 5 --stats-verbose --record /tmp/llc2.csv --record-every 1 >/tmp/sched.log 2>&1 &
 pid=$!
 wait_ops mlsched 60 || fail "scheduler never attached"
 stress-ng -t 15 -c "$N" --sleep "$N" --sleep-max 4 >/tmp/stress.log 2>&1 || fail "stress-ng failed: $(tail -3 /tmp/stress.log)"

@@ -17,7 +17,7 @@ cp model/default.json "$m"
 mk_model never /tmp/never.json
 mk_model badschema /tmp/badschema.json
 [ "$(ext_state)" = disabled ] || fail "sched_ext busy before the test: $(ext_state)"
-"$BIN" run --policy ml --model "$m" --watch --stats 2 --sample-every 4 >/tmp/sched.log 2>&1 &
+"$BIN" run --policy ml --model "$m" --watch --stats 2 --stats-verbose --sample-every 4 >/tmp/sched.log 2>&1 &
 pid=$!
 wait_ops mlsched 60 || fail "scheduler never attached"
 stress-ng -t 45 --aggressive -M -c "$N" -f "$N" --affinity 1 --affinity-delay 1 --affinity-pin >/tmp/stress.log 2>&1 &

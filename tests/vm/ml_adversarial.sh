@@ -33,7 +33,7 @@ for kind in always never deepest always-all never-all; do
         ;;
     *) mk_model "$kind" "/tmp/$kind.json" ;;
     esac
-    "$BIN" run --policy ml --model "/tmp/$kind.json" --stats 5 --sample-every 4 >/tmp/sched.log 2>&1 &
+    "$BIN" run --policy ml --model "/tmp/$kind.json" --stats 5 --stats-verbose --sample-every 4 >/tmp/sched.log 2>&1 &
     pid=$!
     wait_ops mlsched 60 || fail "$kind: scheduler never attached"
     stress-ng -t 20 --aggressive -M -c "$N" -f "$N" --affinity 1 --affinity-delay 1 --affinity-pin >/tmp/stress.log 2>&1 &
@@ -77,7 +77,7 @@ ok "a model of another schema is refused before load: $out"
 
 # Shadow: the heuristic acts, the (never-migrating) tree only walks beside
 # it: the model decides nothing, and the stats show the disagreement.
-"$BIN" run --policy shadow --model /tmp/never.json --stats 5 >/tmp/sched.log 2>&1 &
+"$BIN" run --policy shadow --model /tmp/never.json --stats 5 --stats-verbose >/tmp/sched.log 2>&1 &
 pid=$!
 wait_ops mlsched 60 || fail "shadow: scheduler never attached"
 # The stress recipe above: the tree walks beside the heuristic at every

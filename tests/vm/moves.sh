@@ -13,7 +13,7 @@ N=$(nproc)
 # sum LABEL: the LABEL counts of every `moved ->` line, summed.
 sum() { grep 'moved ->' /tmp/sched.log | grep -oE "$1: [0-9]+" | awk '{s += $NF} END {print s + 0}'; }
 
-"$BIN" run --stats 5 >/tmp/sched.log 2>&1 &
+"$BIN" run --stats 5 --stats-verbose >/tmp/sched.log 2>&1 &
 pid=$!
 wait_ops mlsched 60 || fail "scheduler never attached"
 perf stat -a -x, -e cpu-migrations -o /tmp/perf.csv -- \

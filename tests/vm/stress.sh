@@ -22,7 +22,12 @@ ok "attached as $seen"
 ok "scheduler exited 0 on SIGTERM"
 [ "$src" -eq 0 ] || fail "stress-ng exited $src"
 ok "stress-ng completed"
-grep -q 'can_migrate' /tmp/sched.log || fail "no stats line printed"
-ok "--stats printed stats"
+# The readable line: what moved, who decided, the wakeups' wait, and ok
+# (nothing abnormal under this load), and no stats-server retry notice.
+grep -qE '\] [0-9.]+ s: moved [0-9]+ tasks \(wake idle [0-9]+, .*\| decided [0-9]+: heuristic [0-9]+ \([0-9]+ allowed, [0-9]+ refused\) \| wakeups queued [0-9]+, mean wait .* \| (ok|ABNORMAL: .*)$' /tmp/sched.log ||
+    fail "no readable stats line printed"
+grep -q 'attached: policy heuristic' /tmp/sched.log || fail "the start-up line does not say which policy decides"
+! grep -q 'Stats server not available' /tmp/sched.log || fail "--stats logged the stats server's retry"
+ok "--stats printed the readable line; the start-up line names the policy"
 wait_disabled 10 || fail "state is $(ext_state) after exit"
 ok "state back to disabled"

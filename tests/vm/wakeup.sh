@@ -12,7 +12,7 @@ N=$(nproc)
 
 sum() { grep -oE "$1: [0-9]+" /tmp/sched.log | awk '{s += $NF} END {print s + 0}'; }
 
-"$BIN" run --stats 5 >/tmp/sched.log 2>&1 &
+"$BIN" run --stats 5 --stats-verbose >/tmp/sched.log 2>&1 &
 pid=$!
 wait_ops mlsched 60 || fail "scheduler never attached"
 stress-ng -t 15 -c "$N" --sleep "$N" --sleep-max 4 >/tmp/stress.log 2>&1 || fail "stress-ng failed: $(tail -3 /tmp/stress.log)"
