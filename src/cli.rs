@@ -217,6 +217,11 @@ pub struct RunOpts {
     #[arg(long)]
     pub stats_verbose: bool,
 
+    /// With --stats or --monitor, print each interval's counters as one
+    /// JSON object per line (the scx_stats server's reply), for tools.
+    #[arg(long, conflicts_with = "stats_verbose")]
+    pub stats_json: bool,
+
     /// Print the statistics of an already running instance every SECS
     /// seconds; does not load a scheduler (no root needed beyond socket access).
     #[arg(long, value_name = "SECS")]
@@ -352,6 +357,8 @@ mod tests {
         let o = bare(&["--slice-us", "5000", "--partial", "-v"]).unwrap();
         assert_eq!((o.slice_us, o.partial, o.verbose), (5000, true, 1));
         assert_eq!(bare(&["--monitor", "2"]).unwrap().monitor, Some(2.0));
+        assert!(bare(&["--monitor", "2", "--stats-json"]).unwrap().stats_json);
+        assert!(bare(&["--stats", "1", "--stats-json", "--stats-verbose"]).is_err());
         assert!(bare(&["--help-stats"]).unwrap().help_stats);
         // Run options before a subcommand are refused, not silently dropped.
         assert!(

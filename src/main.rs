@@ -59,11 +59,11 @@ fn shutdown_flag() -> Result<Arc<AtomicBool>> {
 fn spawn_monitor(
     intv: f64,
     shutdown: Arc<AtomicBool>,
-    verbose: bool,
+    fmt: stats::Format,
     own: bool,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        if let Err(e) = stats::monitor(Duration::from_secs_f64(intv), shutdown, verbose, own) {
+        if let Err(e) = stats::monitor(Duration::from_secs_f64(intv), shutdown, fmt, own) {
             warn!("stats monitor stopped: {e:#}");
         }
     })
@@ -75,15 +75,22 @@ fn cmd_run(opts: &RunOpts) -> Result<()> {
         return Ok(());
     }
     let shutdown = shutdown_flag()?;
-    // Every counter with --stats-verbose or -v, else the readable line.
-    let verbose = opts.stats_verbose || opts.verbose > 0;
+    // JSON with --stats-json; every counter with --stats-verbose or -v;
+    // else the readable line.
+    let fmt = if opts.stats_json {
+        stats::Format::Json
+    } else if opts.stats_verbose || opts.verbose > 0 {
+        stats::Format::Verbose
+    } else {
+        stats::Format::Line
+    };
     if let Some(intv) = opts.monitor {
-        let _ = spawn_monitor(intv, shutdown, verbose, false).join();
+        let _ = spawn_monitor(intv, shutdown, fmt, false).join();
         return Ok(());
     }
     preflight::check_can_run(Path::new(preflight::SYSFS_SCHED_EXT), preflight::euid())?;
     if let Some(intv) = opts.stats {
-        spawn_monitor(intv, shutdown.clone(), verbose, true);
+        spawn_monitor(intv, shutdown.clone(), fmt, true);
     }
     // SIGHUP reloads the model (run --policy ml|shadow).
     let reload = Arc::new(AtomicBool::new(false));

@@ -783,10 +783,37 @@ pub fn server_data() -> StatsServerData<(), Metrics> {
 /// logs "Stats server not available, retrying...").
 pub static SERVER_UP: AtomicBool = AtomicBool::new(false);
 
-/// Print the stats of a running instance every `intv` until `shutdown`:
-/// the readable line, or every counter with `verbose`.  `own`: the
-/// instance is this process (`--stats`), so wait until its server is up.
-pub fn monitor(intv: Duration, shutdown: Arc<AtomicBool>, verbose: bool, own: bool) -> Result<()> {
+/// How `--stats` and `--monitor` print each interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// The readable line (`Metrics::format`).
+    Line,
+    /// Every counter (`--stats-verbose`, `-v`).
+    Verbose,
+    /// The interval's counters as one JSON object per line, the shape of
+    /// the scx_stats server's reply (`--stats-json`), for tools.
+    Json,
+}
+
+impl Metrics {
+    /// Print this interval in `fmt`.
+    pub fn print<W: Write>(&self, fmt: Format, w: &mut W) -> Result<()> {
+        match fmt {
+            Format::Line => self.format(w),
+            Format::Verbose => self.format_verbose(w),
+            Format::Json => {
+                serde_json::to_writer(&mut *w, self)?;
+                writeln!(w)?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Print the stats of a running instance every `intv` until `shutdown`,
+/// in `fmt`.  `own`: the instance is this process (`--stats`), so wait
+/// until its server is up.
+pub fn monitor(intv: Duration, shutdown: Arc<AtomicBool>, fmt: Format, own: bool) -> Result<()> {
     while own && !SERVER_UP.load(Ordering::Relaxed) {
         if shutdown.load(Ordering::Relaxed) {
             return Ok(());
@@ -797,13 +824,7 @@ pub fn monitor(intv: Duration, shutdown: Arc<AtomicBool>, verbose: bool, own: bo
         &[],
         intv,
         || shutdown.load(Ordering::Relaxed),
-        |m| {
-            if verbose {
-                m.format_verbose(&mut std::io::stdout())
-            } else {
-                m.format(&mut std::io::stdout())
-            }
-        },
+        |m| m.print(fmt, &mut std::io::stdout()),
     )
 }
 
@@ -840,6 +861,25 @@ mod tests {
         let mut out = Vec::new();
         d.format_verbose(&mut out).unwrap();
         assert!(String::from_utf8(out).unwrap().contains("stolen: 5"));
+    }
+
+    #[test]
+    fn json_lines_carry_every_counter_and_read_back() {
+        let mut cnt = vec![0u64; c::stat_idx_NR_MLSCHED_STATS as usize];
+        cnt[c::stat_idx_STAT_DISPATCH_STOLEN as usize] = 7;
+        cnt[(c::stat_idx_STAT_MIG_BASE + c::mig_verdict_MIG_DENY_HOT) as usize] = 5;
+        let m = Metrics::from_counters(&cnt);
+        let mut out = Vec::new();
+        m.print(Format::Json, &mut out).unwrap();
+        m.print(Format::Json, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "one object per line: {out}");
+        let back: Metrics = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), serde_json::to_value(&m).unwrap());
+        assert_eq!(back.dispatch_stolen, 7);
+        let v: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(v["dispatch_stolen"], 7);
     }
 
     #[test]

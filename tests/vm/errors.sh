@@ -14,6 +14,15 @@ grep -q 'can_migrate' <<<"$mon" || { echo "$mon"; fail "--monitor printed no sta
 [ "$(ext_ops)" = "$ops" ] || fail "--monitor changed the attached scheduler"
 ok "--monitor prints the running instance's stats"
 
+# --stats-json: one JSON object per interval, every counter in it
+mon=$(timeout --preserve-status 10 "$BIN" run --monitor 1 --stats-json 2>/tmp/json.err)
+n=$(python3 -c '
+import json, sys
+objs = [json.loads(l) for l in sys.stdin if l.strip()]
+assert objs and all("dispatch_stolen" in o and "mig_allowed" in o for o in objs), objs
+print(len(objs))' <<<"$mon") || { echo "$mon"; cat /tmp/json.err; fail "--stats-json printed no JSON lines"; }
+ok "--monitor --stats-json prints $n JSON objects"
+
 out=$("$BIN" run 2>&1); rc=$?
 echo "$out"
 [ "$rc" -ne 0 ] || fail "second instance exited 0"
