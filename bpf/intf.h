@@ -72,7 +72,7 @@ enum mig_verdict {
 enum wake_outcome {
 	WAKE_PREEMPTED		= 0,	/* a running task was preempted for it */
 	WAKE_KICKED		= 1,	/* an idle CPU was kicked for it (or its own CPU, running nothing of ours) */
-	WAKE_TOO_SOON		= 2,	/* a task it could preempt had not run PREEMPT_MIN_NS yet: deferred */
+	WAKE_TOO_SOON		= 2,	/* a task it could preempt had not run preempt_min_ns yet: deferred */
 	WAKE_NOT_BEHIND		= 3,	/* nothing to preempt (not far enough ahead, shielded, or not ours) */
 	WAKE_PREEMPTED_HERE	= 4,	/* the task of the CPU that ran the wakeup was preempted */
 	NR_WAKE_OUTCOMES,
@@ -144,7 +144,7 @@ enum stat_idx {
 	STAT_RECORDS,		/* decisions sent to `run --record` */
 	STAT_RECORDS_DROPPED,	/* ... that its ring buffer could not take */
 	STAT_RCU_BOOST,		/* preempted RCU readers queued first, or kept at slice end */
-	STAT_PREEMPT_DEFERRED,	/* wakeups that armed a CPU's preemption timer (PREEMPT_MIN_NS not run yet) */
+	STAT_PREEMPT_DEFERRED,	/* wakeups that armed a CPU's preemption timer (preempt_min_ns not run yet) */
 	STAT_PREEMPT_TIMER,	/* ... timers that fired and preempted */
 	STAT_WAKE_OUT_WAITS,	/* + enum wake_outcome: queued wakeups that ran, by outcome */
 	STAT_WAKE_OUT_NS = STAT_WAKE_OUT_WAITS + NR_WAKE_OUTCOMES, /* + outcome: their waits until they ran (ns) */

@@ -17,8 +17,9 @@
  *     the LLC (none by default).  A wakee that preempts the CPU running
  *     its wakeup goes straight onto that CPU's local DSQ, at its head, so
  *     that it is what the CPU runs next (point C, when that CPU is not
- *     its own).  A task younger than 250 us is preempted by a timer when
- *     it reaches that age, rather than at the end of its slice.
+ *     its own).  A task that has not run --preempt-min-us yet (the fair
+ *     class's protected run by default) is preempted by a timer when it
+ *     has, rather than at the end of its slice.
  *   - dispatch: a CPU takes the lower-vtime head of its own DSQ and its
  *     LLC's DSQ; with both empty it keeps prev if prev still wants to run,
  *     else steals, nearest queues first (its LLC, its node, other nodes).
@@ -69,6 +70,7 @@ const volatile u64 migration_cost_ns = 500ULL * 1000;
 const volatile u64 cache_nice_tries = 1;
 const volatile u32 preempt_scan = 0;	/* other CPUs of the LLC a queued wakeup may preempt */
 const volatile u32 wake_local = 1;	/* try the waking CPU first (off: --no-wake-local) */
+const volatile u64 preempt_min_ns = 250000;	/* the run a wakeup preemption waits for (--preempt-min-us) */
 const volatile u32 preempt_direct = 1;	/* a preempting wakee goes to its victim's local DSQ (off: --no-direct-preempt) */
 const volatile u32 nr_cpus = 1;
 const volatile u32 nr_llcs = 1;
@@ -794,24 +796,31 @@ static bool kick_idle_cpu(const struct cpumask *allowed)
  * A task woke up and is queued behind @cpu's running task.  The fair
  * class's wakeup preemption, in vtime: the wakee preempts when its vtime
  * is more than half a slice behind the running task's (with the run so
- * far), and that task has run at least PREEMPT_MIN_NS.  Without it an I/O
+ * far), and that task has run at least preempt_min_ns.  Without it an I/O
  * task waits out the running task's whole slice after each completion.
+ *
+ * preempt_min_ns defaults to the fair class's protected run (RUN_TO_PARITY:
+ * the running task keeps the CPU for its base slice, 0.75 ms scaled as
+ * 1 + log2(CPUs), at most 8: 1.5 ms at 2 CPUs, 2.25 ms at 4), set by the
+ * loader.  At 250 us, a synchronous I/O job's every completion cut a
+ * CPU-bound compile's run short: 2-5 times as many switches from the
+ * compile to fio as under the default scheduler (issue "CPU-bound
+ * throughput", the benchmark's per-workload counts).
  *
  * The minimum run is kept for every task.  Waiving it when the running
  * task took the CPU as the wakee blocked (so that a completion within
- * PREEMPT_MIN_NS does not wait out a slice) let two ping-ponging tasks
+ * the minimum run does not wait out a slice) let two ping-ponging tasks
  * preempt a third within microseconds, again and again: a nice-19
  * khugepaged preempted inside an RCU read-side section made no progress
  * for 21 s, and the kernel ejected the scheduler for an RCU stall
  * (tests/vm/sustained.sh, under emulation).
  */
-#define PREEMPT_MIN_NS	(250LL * 1000)
 
 /* preempt_lead()'s refusals. */
-#define LEAD_TOO_SOON	(-1)	/* will be far enough ahead once it has run PREEMPT_MIN_NS */
+#define LEAD_TOO_SOON	(-1)	/* will be far enough ahead once it has run preempt_min_ns */
 #define LEAD_NOT_BEHIND	(-2)	/* shielded, or not far enough ahead of the wakee */
 
-/* For LEAD_TOO_SOON: which run, and how long until it has run PREEMPT_MIN_NS. */
+/* For LEAD_TOO_SOON: which run, and how long until it has run preempt_min_ns. */
 struct too_soon {
 	u64 started;
 	u64 ns;
@@ -837,13 +846,13 @@ static s64 preempt_lead(s32 cpu, u64 vtime, u64 now, struct too_soon *soon)
 	ran = (s64)(now - started);
 	if (ran < 0)
 		ran = 0;
-	/* A run younger than PREEMPT_MIN_NS: as it will be then. */
-	curr = cr->vtime + vtime_delta(cr->weight, ran < PREEMPT_MIN_NS ? PREEMPT_MIN_NS : ran);
+	/* A run younger than preempt_min_ns: as it will be then. */
+	curr = cr->vtime + vtime_delta(cr->weight, ran < preempt_min_ns ? preempt_min_ns : ran);
 	if (!time_before(vtime + slice_ns / 2, curr))
 		return LEAD_NOT_BEHIND;
-	if (ran < PREEMPT_MIN_NS) {
+	if (ran < preempt_min_ns) {
 		soon->started = started;
-		soon->ns = PREEMPT_MIN_NS - ran;
+		soon->ns = preempt_min_ns - ran;
 		return LEAD_TOO_SOON;
 	}
 	return (s64)(curr - vtime);
@@ -851,10 +860,10 @@ static s64 preempt_lead(s32 cpu, u64 vtime, u64 now, struct too_soon *soon)
 
 /*
  * Deferred wakeup preemption.  A wakee that may preempt a task but for its
- * PREEMPT_MIN_NS would otherwise wait until a CPU's slice ends, which the
+ * preempt_min_ns would otherwise wait until a CPU's slice ends, which the
  * tick notices (every 4 ms at HZ=250): 4.2-6.0 ms on average in the
  * benchmark's VM (stats "too soon", before this timer).  Instead, a timer
- * of that CPU fires when the task has run PREEMPT_MIN_NS, and applies the
+ * of that CPU fires when the task has run preempt_min_ns, and applies the
  * wakeup rule again, to the lowest-vtime head of the queues the CPU
  * serves (the wakee, unless another CPU took it): it preempts if that head
  * may preempt whatever runs then, re-arms if that run is still too young,
@@ -1004,14 +1013,14 @@ static u8 wakeup_preempt(struct task_struct *p, s32 cpu, u64 vtime, u64 enq_flag
  * wakee waited 600-700 us on average, a remote one's 790-890 us.
  *
  * Every CPU looked at whose task will be far enough ahead once it has run
- * PREEMPT_MIN_NS, but has not yet, is a candidate for the preemption timer
+ * preempt_min_ns, but has not yet, is a candidate for the preemption timer
  * when no task may be preempted now: the one whose task gets there first.
  */
 static u8 wakeup_preempt_llc(struct task_struct *p, s32 prev, u64 vtime, u64 enq_flags)
 {
 	s32 llc = llc_of(prev), best = -1, here;
 	u64 now = scx_bpf_now();
-	struct too_soon soon = {}, soonest = { .ns = PREEMPT_MIN_NS + 1 };
+	struct too_soon soon = {}, soonest = { .ns = preempt_min_ns + 1 };
 	s32 soonest_cpu = -1;
 	s64 lead, best_lead = 0;
 	u32 i, seen = 0;
@@ -1550,7 +1559,7 @@ void BPF_STRUCT_OPS(mlsched_running, struct task_struct *p)
 		cr->weight = p->scx.weight;
 		/*
 		 * A task that waited past the starvation bound runs its slice
-		 * whole: preempted at PREEMPT_MIN_NS each time, a nice-19
+		 * whole: preempted after 250 us each time, a nice-19
 		 * khugepaged got a run of 250 us per 100 ms and stayed inside an
 		 * RCU read-side section for 21 s (tests/vm/sustained.sh).  An
 		 * RCU reader is shielded too (see rcu_reader()).

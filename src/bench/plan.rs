@@ -69,7 +69,8 @@ const STATS_SECS: &str = "10";
 /// `mlsched-ml` (its learned tree, the embedded model), `mlsched-shadow`
 /// (the heuristic, with the tree walked beside it), `mlsched-scanN`
 /// (the heuristic with `--preempt-scan N`), `mlsched-nowakelocal` (with
-/// `--no-wake-local`), `mlsched-nodirect` (with `--no-direct-preempt`),
+/// `--no-wake-local`), `mlsched-preminUS` (with `--preempt-min-us US`),
+/// `mlsched-nodirect` (with `--no-direct-preempt`),
 /// `mlsched-prev` (`peers_dir/scx_mlsched-prev`, a previous build, run as
 /// `mlsched` is), and peers: `bpfland` or `scx_bpfland` is `scx_bpfland` in
 /// `peers_dir`.
@@ -111,6 +112,14 @@ pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<A
                 .is_some_and(|n| n.parse::<u32>().is_ok()) =>
             {
                 mlsched(&["--preempt-scan", &scan["mlsched-scan".len()..]])
+            }
+            // The heuristic with another --preempt-min-us (mlsched-premin250:
+            // the minimum run before the fair class's was copied).
+            m if m
+                .strip_prefix("mlsched-premin")
+                .is_some_and(|n| n.parse::<u64>().is_ok()) =>
+            {
+                mlsched(&["--preempt-min-us", &m["mlsched-premin".len()..]])
             }
             // A previous build of scx_mlsched (its heuristic, with its
             // counters), to show in one boot what a change changed.
@@ -197,6 +206,10 @@ mod tests {
         );
         assert!(
             matches!(&a[2].launch, Launch::Program { args, .. } if args == &["run", "--preempt-scan", "0", "--stats", "10"])
+        );
+        let a = arms(&names("default,mlsched-premin250"), p, p).unwrap();
+        assert!(
+            matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run", "--preempt-min-us", "250", "--stats", "10"])
         );
         let a = arms(&names("default,mlsched-nowakelocal,mlsched-nodirect"), p, p).unwrap();
         assert!(

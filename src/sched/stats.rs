@@ -96,7 +96,7 @@ pub struct Metrics {
     pub preempt: u64,
     #[stat(desc = "... of them, the CPU that ran the wakeup, looked at first")]
     pub preempt_local: u64,
-    #[stat(desc = "Wakeups that armed a CPU's preemption timer: its task had not run 250 us yet")]
+    #[stat(desc = "Wakeups that armed a CPU's preemption timer: its task had not run --preempt-min-us yet")]
     pub preempt_deferred: u64,
     #[stat(desc = "... timers that fired and preempted (the rule held for the queue head)")]
     pub preempt_timer: u64,
@@ -118,7 +118,7 @@ pub struct Metrics {
     pub wake_kicked: u64,
     #[stat(desc = "... their total wait (ns)")]
     pub wake_kicked_ns: u64,
-    #[stat(desc = "... those that would have preempted a task that had not run 250 us yet")]
+    #[stat(desc = "... those that would have preempted a task that had not run --preempt-min-us yet")]
     pub wake_too_soon: u64,
     #[stat(desc = "... their total wait (ns)")]
     pub wake_too_soon_ns: u64,
