@@ -270,7 +270,7 @@ impl<'a> Scheduler<'a> {
         rodata.migration_cost_ns = opts.migration_cost_us * 1000;
         rodata.cache_nice_tries = opts.cache_nice_tries;
         rodata.preempt_scan = opts.preempt_scan;
-        rodata.preempt_min_ns = opts.preempt_min_ns(*NR_CPU_IDS);
+        rodata.preempt_min_ns = opts.preempt_min_ns();
         rodata.wake_local = !opts.no_wake_local as u32;
         rodata.preempt_direct = !opts.no_direct_preempt as u32;
         rodata.debug_error_after_ns = opts.debug_error_after_ms * 1_000_000;
