@@ -125,6 +125,8 @@ struct ModelState {
     stamp: Option<(std::time::SystemTime, u64)>,
     /// The decision points the model in force declares.
     points: Vec<String>,
+    /// The same, as model_bank.points: bit 1 << point (the stats' gauge).
+    points_mask: u32,
 }
 
 /// The start-up line's account of who decides: the policy, and the model
@@ -170,6 +172,7 @@ impl ModelState {
             }
         })?;
         self.points = model.points.clone();
+        self.points_mask = model.points_mask()?;
         info!(
             "model generation {generation} in force: {} (depth {}, {} nodes)",
             self.source,
@@ -356,6 +359,7 @@ impl<'a> Scheduler<'a> {
                     source,
                     banks: ModelBanks::new(),
                     points: Vec::new(),
+                    points_mask: 0,
                 };
                 state.install(&m, &skel.maps.model_banks, &mut skel.maps.bss_data, &twin)?;
                 Some(state)
@@ -398,6 +402,7 @@ impl<'a> Scheduler<'a> {
             twin_disagree: twin.disagree,
             twin_heuristic_disagree: twin.heuristic_disagree,
             model_generation: self.model.as_ref().map_or(0, |m| m.banks.generation()),
+            model_points: self.model.as_ref().map_or(0, |m| u64::from(m.points_mask)),
             ..Metrics::from_counters(&stats::read_counters(&self.skel.maps.stats)?)
                 .with_moves(MovedBy::from_counters(&stats::read_sum(
                     &self.skel.maps.mlsched_moves,

@@ -198,6 +198,8 @@ pub struct Metrics {
     pub twin_heuristic_disagree: u64,
     #[stat(desc = "Generation of the model in force (0: none); not a counter")]
     pub model_generation: u64,
+    #[stat(desc = "Decision points the model in force declares, bit 1 << enum mig_point (0: none); not a counter")]
+    pub model_points: u64,
 }
 
 /// Task migrations by path over a window: the `mlsched_moves` counters
@@ -363,7 +365,7 @@ impl GateByPoint {
 }
 
 /// Fields that are levels, not counters: `delta` keeps them as they are.
-const GAUGES: &[&str] = &["model_generation"];
+const GAUGES: &[&str] = &["model_generation", "model_points"];
 
 impl Metrics {
     /// Build from the summed BPF counters, indexed by enum stat_idx (the
@@ -548,6 +550,16 @@ impl Metrics {
                 ", tree agrees with the heuristic {}",
                 pct(self.ml_agree_heuristic, walks)
             ));
+            // Under shadow the tree walks at every point, also where the
+            // model declares nothing: say how it does where it would decide.
+            if self.model_points != 0 {
+                let (w, a) = self.walks_at_model_points();
+                decided.push_str(&if w > 0 {
+                    format!(" ({} at the model's points)", pct(a, w))
+                } else {
+                    " (no walk at the model's points)".to_string()
+                });
+            }
         }
         writeln!(
             w,
@@ -568,6 +580,26 @@ impl Metrics {
             self.abnormal(),
         )?;
         Ok(())
+    }
+
+    /// Tree walks, and those agreeing with the heuristic, at the points
+    /// the model declares (`model_points`).
+    fn walks_at_model_points(&self) -> (u64, u64) {
+        let has = |p: u32| self.model_points & (1 << p) != 0;
+        [
+            (has(c::mig_point_POINT_WAKE_IDLE), self.gate_wake_idle_walks, self.gate_wake_idle_agree),
+            (has(c::mig_point_POINT_ENQ_WAKEUP), self.gate_enq_wakeup_walks, self.gate_enq_wakeup_agree),
+            (has(c::mig_point_POINT_ENQ_REQUEUE), self.gate_enq_requeue_walks, self.gate_enq_requeue_agree),
+            (has(c::mig_point_POINT_PREEMPT_WAKEE), self.gate_preempt_wakee_walks, self.gate_preempt_wakee_agree),
+            (
+                has(c::mig_point_POINT_STEAL_CPU_DSQ) || has(c::mig_point_POINT_STEAL_LLC_DSQ),
+                self.gate_steal_walks,
+                self.gate_steal_agree,
+            ),
+        ]
+        .iter()
+        .filter(|(declared, _, _)| *declared)
+        .fold((0, 0), |(w, a), (_, pw, pa)| (w + pw, a + pa))
     }
 
     /// What went wrong in the interval, "ok" when nothing did: the model's
@@ -1087,6 +1119,29 @@ mod tests {
              own queue 0, other 2) | decided 60: model 10 (3 allowed, 7 refused), heuristic 50 (40 allowed, \
              10 refused), tree agrees with the heuristic 50.00% | wakeups queued 2, mean wait 2000 us | ok\n"
         );
+        // Under shadow with a model of the steals only: the agreement
+        // where the model would decide is said apart.
+        let shadow = |steal_walks, steal_agree| Metrics {
+            ml_migrate: 10,
+            ml_agree_heuristic: 6,
+            gate_enq_wakeup_walks: 8,
+            gate_enq_wakeup_agree: 4,
+            gate_steal_walks: steal_walks,
+            gate_steal_agree: steal_agree,
+            model_points: (1 << c::mig_point_POINT_STEAL_CPU_DSQ) | (1 << c::mig_point_POINT_STEAL_LLC_DSQ),
+            ..Default::default()
+        };
+        let line = |m: Metrics| {
+            let mut out = Vec::new();
+            m.format(&mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let out = line(shadow(2, 2));
+        assert!(out.contains("tree agrees with the heuristic 60.00% (100.00% at the model's points) |"), "{out}");
+        let out = line(shadow(0, 0));
+        assert!(out.contains("tree agrees with the heuristic 60.00% (no walk at the model's points) |"), "{out}");
+        // A gauge: an interval's delta keeps it.
+        assert_eq!(shadow(2, 2).delta(&shadow(1, 1)).model_points, shadow(0, 0).model_points);
         // Without a model and without walks, only the heuristic is named.
         let h = Metrics {
             mig_allowed: 1,

@@ -17,6 +17,6 @@ cat /tmp/sched.log
 grep -q 'attached: policy shadow: the heuristic decides, model the embedded model (generation 1, declares ' /tmp/sched.log ||
     fail "the start-up line does not name the policy and the model with its generation"
 ! grep -q 'Stats server not available' /tmp/sched.log || fail "the stats server's retry notice was logged"
-line=$(grep -E '\] [0-9.]+ s: moved [1-9][0-9]* tasks .*\| decided [1-9][0-9]*: heuristic [0-9]+ .*tree agrees with the heuristic [0-9.]+% \|' /tmp/sched.log | tail -1)
+line=$(grep -E '\] [0-9.]+ s: moved [1-9][0-9]* tasks .*\| decided [1-9][0-9]*: heuristic [0-9]+ .*tree agrees with the heuristic [0-9.]+%( \([^)]*\))? \|' /tmp/sched.log | tail -1)
 [ -n "$line" ] || fail "no stats line with tasks moved, decisions made and the tree's agreement"
 ok "the demo's stats show moves, decisions and the tree's agreement: ${line#*\] }"
