@@ -375,9 +375,23 @@ mod tests {
         assert_eq!(bare(&["--monitor", "2"]).unwrap().monitor, Some(2.0));
         // The minimum run before a wakeup preemption, never above the slice.
         assert_eq!(bare(&[]).unwrap().preempt_min_ns(), 250_000);
-        assert_eq!(bare(&["--preempt-min-us", "1500"]).unwrap().preempt_min_ns(), 1_500_000);
-        assert_eq!(bare(&["--preempt-min-us", "9000"]).unwrap().preempt_min_ns(), 3_000_000);
-        assert!(bare(&["--monitor", "2", "--stats-json"]).unwrap().stats_json);
+        assert_eq!(
+            bare(&["--preempt-min-us", "1500"])
+                .unwrap()
+                .preempt_min_ns(),
+            1_500_000
+        );
+        assert_eq!(
+            bare(&["--preempt-min-us", "9000"])
+                .unwrap()
+                .preempt_min_ns(),
+            3_000_000
+        );
+        assert!(
+            bare(&["--monitor", "2", "--stats-json"])
+                .unwrap()
+                .stats_json
+        );
         assert!(bare(&["--stats", "1", "--stats-json", "--stats-verbose"]).is_err());
         assert!(bare(&["--help-stats"]).unwrap().help_stats);
         // Run options before a subcommand are refused, not silently dropped.

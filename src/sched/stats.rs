@@ -96,7 +96,9 @@ pub struct Metrics {
     pub preempt: u64,
     #[stat(desc = "... of them, the CPU that ran the wakeup, looked at first")]
     pub preempt_local: u64,
-    #[stat(desc = "Wakeups that armed a CPU's preemption timer: its task had not run --preempt-min-us yet")]
+    #[stat(
+        desc = "Wakeups that armed a CPU's preemption timer: its task had not run --preempt-min-us yet"
+    )]
     pub preempt_deferred: u64,
     #[stat(desc = "... timers that fired and preempted (the rule held for the queue head)")]
     pub preempt_timer: u64,
@@ -118,7 +120,9 @@ pub struct Metrics {
     pub wake_kicked: u64,
     #[stat(desc = "... their total wait (ns)")]
     pub wake_kicked_ns: u64,
-    #[stat(desc = "... those that would have preempted a task that had not run --preempt-min-us yet")]
+    #[stat(
+        desc = "... those that would have preempted a task that had not run --preempt-min-us yet"
+    )]
     pub wake_too_soon: u64,
     #[stat(desc = "... their total wait (ns)")]
     pub wake_too_soon_ns: u64,
@@ -198,7 +202,9 @@ pub struct Metrics {
     pub twin_heuristic_disagree: u64,
     #[stat(desc = "Generation of the model in force (0: none); not a counter")]
     pub model_generation: u64,
-    #[stat(desc = "Decision points the model in force declares, bit 1 << enum mig_point (0: none); not a counter")]
+    #[stat(
+        desc = "Decision points the model in force declares, bit 1 << enum mig_point (0: none); not a counter"
+    )]
     pub model_points: u64,
 }
 
@@ -587,10 +593,26 @@ impl Metrics {
     fn walks_at_model_points(&self) -> (u64, u64) {
         let has = |p: u32| self.model_points & (1 << p) != 0;
         [
-            (has(c::mig_point_POINT_WAKE_IDLE), self.gate_wake_idle_walks, self.gate_wake_idle_agree),
-            (has(c::mig_point_POINT_ENQ_WAKEUP), self.gate_enq_wakeup_walks, self.gate_enq_wakeup_agree),
-            (has(c::mig_point_POINT_ENQ_REQUEUE), self.gate_enq_requeue_walks, self.gate_enq_requeue_agree),
-            (has(c::mig_point_POINT_PREEMPT_WAKEE), self.gate_preempt_wakee_walks, self.gate_preempt_wakee_agree),
+            (
+                has(c::mig_point_POINT_WAKE_IDLE),
+                self.gate_wake_idle_walks,
+                self.gate_wake_idle_agree,
+            ),
+            (
+                has(c::mig_point_POINT_ENQ_WAKEUP),
+                self.gate_enq_wakeup_walks,
+                self.gate_enq_wakeup_agree,
+            ),
+            (
+                has(c::mig_point_POINT_ENQ_REQUEUE),
+                self.gate_enq_requeue_walks,
+                self.gate_enq_requeue_agree,
+            ),
+            (
+                has(c::mig_point_POINT_PREEMPT_WAKEE),
+                self.gate_preempt_wakee_walks,
+                self.gate_preempt_wakee_agree,
+            ),
             (
                 has(c::mig_point_POINT_STEAL_CPU_DSQ) || has(c::mig_point_POINT_STEAL_LLC_DSQ),
                 self.gate_steal_walks,
@@ -908,7 +930,10 @@ mod tests {
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 2, "one object per line: {out}");
         let back: Metrics = serde_json::from_str(lines[0]).unwrap();
-        assert_eq!(serde_json::to_value(&back).unwrap(), serde_json::to_value(&m).unwrap());
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&m).unwrap()
+        );
         assert_eq!(back.dispatch_stolen, 7);
         let v: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
         assert_eq!(v["dispatch_stolen"], 7);
@@ -1128,7 +1153,8 @@ mod tests {
             gate_enq_wakeup_agree: 4,
             gate_steal_walks: steal_walks,
             gate_steal_agree: steal_agree,
-            model_points: (1 << c::mig_point_POINT_STEAL_CPU_DSQ) | (1 << c::mig_point_POINT_STEAL_LLC_DSQ),
+            model_points: (1 << c::mig_point_POINT_STEAL_CPU_DSQ)
+                | (1 << c::mig_point_POINT_STEAL_LLC_DSQ),
             ..Default::default()
         };
         let line = |m: Metrics| {
@@ -1137,11 +1163,20 @@ mod tests {
             String::from_utf8(out).unwrap()
         };
         let out = line(shadow(2, 2));
-        assert!(out.contains("tree agrees with the heuristic 60.00% (100.00% at the model's points) |"), "{out}");
+        assert!(
+            out.contains("tree agrees with the heuristic 60.00% (100.00% at the model's points) |"),
+            "{out}"
+        );
         let out = line(shadow(0, 0));
-        assert!(out.contains("tree agrees with the heuristic 60.00% (no walk at the model's points) |"), "{out}");
+        assert!(
+            out.contains("tree agrees with the heuristic 60.00% (no walk at the model's points) |"),
+            "{out}"
+        );
         // A gauge: an interval's delta keeps it.
-        assert_eq!(shadow(2, 2).delta(&shadow(1, 1)).model_points, shadow(0, 0).model_points);
+        assert_eq!(
+            shadow(2, 2).delta(&shadow(1, 1)).model_points,
+            shadow(0, 0).model_points
+        );
         // Without a model and without walks, only the heuristic is named.
         let h = Metrics {
             mig_allowed: 1,
