@@ -36,6 +36,9 @@ enum mlsched_consts {
 	NUMA_TRACKED_TASKS	= 1 << 16,	/* tasks with counts (LRU) */
 	NUMA_MIN_PAGES		= 32,		/* fewer counted pages: no placement */
 	NUMA_PAGES_CAP		= 1 << 16,	/* halve a task's counts past this total */
+	/* Outcomes of recorded decisions (bpf/outcome.bpf.h, src/sched/record.rs) */
+	OUTCOME_WINDOW_US	= 10000,	/* moves "again" or "back" are looked for this long */
+	PROP_ONE		= 1000000,	/* a propensity of 1, in millionths */
 };
 
 /* Feature indices, in schema order (bpf/features.def). */
@@ -62,6 +65,8 @@ enum mig_verdict {
 	MIG_DENY_KTHREAD	= 6,	/* per-CPU kthread (hard guard of the ML policy) */
 	MIG_ML_ALLOWED		= 7,	/* the model said migrate */
 	MIG_ML_DENIED		= 8,	/* the model said stay */
+	MIG_EXPLORE_ALLOWED	= 9,	/* --explore's coin said migrate where the policy said stay */
+	MIG_EXPLORE_DENIED	= 10,	/* --explore's coin said stay where the policy said migrate */
 	NR_MIG_VERDICTS,
 };
 
@@ -146,6 +151,11 @@ enum stat_idx {
 	STAT_RCU_BOOST,		/* preempted RCU readers queued first, or kept at slice end */
 	STAT_PREEMPT_DEFERRED,	/* wakeups that armed a CPU's preemption timer (preempt_min_ns not run yet) */
 	STAT_PREEMPT_TIMER,	/* ... timers that fired and preempted */
+	STAT_EXPLORED,		/* decisions --explore's coin chose (either action) */
+	STAT_EXPLORE_FLIPPED,	/* ... where it chose otherwise than the policy */
+	STAT_OUT_SUPERSEDED,	/* decisions made while the task's recorded one waited for its outcome */
+	STAT_OUT_CENSORED,	/* recorded decisions whose task left sched_ext before it ran */
+	STAT_OUT_DROPPED,	/* outcomes the ring buffer could not take */
 	STAT_WAKE_OUT_WAITS,	/* + enum wake_outcome: queued wakeups that ran, by outcome */
 	STAT_WAKE_OUT_NS = STAT_WAKE_OUT_WAITS + NR_WAKE_OUTCOMES, /* + outcome: their waits until they ran (ns) */
 	STAT_MIG_BASE = STAT_WAKE_OUT_NS + NR_WAKE_OUTCOMES, /* + enum mig_verdict: can_migrate() results */
@@ -229,13 +239,62 @@ enum move_idx {
 	NR_MOVE_COUNTERS,
 };
 
+/*
+ * What `run --record` receives through the `records` ring buffer: each
+ * record starts with its kind.  A decision comes first, then its outcome
+ * (or its censoring) under the same id, once known (bpf/outcome.bpf.h).
+ */
+enum rec_kind {
+	REC_DECISION		= 1,	/* struct mig_record */
+	REC_OUTCOME		= 2,	/* struct mig_outcome: what followed the decision */
+	REC_CENSORED		= 3,	/* struct mig_outcome: the task left before it ran */
+};
+
+/* Why a decision was not explored (enum explore_block; 0: it could be). */
+enum explore_block {
+	EXPLORE_OK		= 0,	/* explorable: the policy decided */
+	EXPLORE_GUARD		= 1,	/* a hard guard decided (affinity, migration disabled, running, per-CPU kthread) */
+	EXPLORE_RCU		= 2,	/* the task is a preempted RCU reader */
+	EXPLORE_STARVED		= 3,	/* a steal of a task past the starvation bound */
+	EXPLORE_OFF		= 4,	/* --explore is off */
+};
+
+/* How an outcome's window ended (mig_outcome.closed_by). */
+enum outcome_close {
+	CLOSED_WINDOW		= 0,	/* OUTCOME_WINDOW_US passed (seen at the task's next event) */
+	CLOSED_EXIT		= 1,	/* the task left sched_ext (or the scheduler unloaded) first */
+};
+
 /* A decision `run --record` writes to its serving dataset. */
 struct mig_record {
+	u32 kind;		/* REC_DECISION */
+	u32 point;		/* enum mig_point */
+	u64 id;			/* its outcome's id */
+	u64 generation;		/* of the model the policy walked (0: none, or the heuristic) */
 	struct mig_features in;
 	s32 src;
 	s32 dst;
 	s32 verdict;		/* the verdict acted on (enum mig_verdict) */
-	u32 point;		/* enum mig_point */
+	s32 policy_verdict;	/* the policy's own verdict, before --explore's coin */
+	u32 prop_ppm;		/* the probability of the action taken, in millionths */
+	u32 explored;		/* the coin chose the action */
+	u32 explore_block;	/* enum explore_block */
+	u32 pad;
+};
+
+/* What followed a recorded decision, up to OUTCOME_WINDOW_US after it ran. */
+struct mig_outcome {
+	u32 kind;		/* REC_OUTCOME or REC_CENSORED */
+	u32 closed_by;		/* enum outcome_close */
+	u64 id;			/* of its decision */
+	u64 wait_ns;		/* from the decision to the task's next run */
+	u64 run_ns;		/* the length of that run (0: still running at the close) */
+	u64 window_ns;		/* how long moves were looked for after it started */
+	s32 run_cpu;		/* where that run was */
+	u8 moved;		/* run_cpu is not the decision's src */
+	u8 moved_again;		/* it ran on another CPU than run_cpu in the window */
+	u8 moved_back;		/* ... on src, after having moved */
+	u8 pad;
 };
 
 /* Argument of the SEC("syscall") program that tests can_migrate_decide(). */

@@ -82,6 +82,8 @@ const volatile s32 llc_node[MAX_LLCS];
 const volatile u32 policy = POLICY_HEURISTIC;
 const volatile u64 sample_every = 64;	/* per CPU; 0: no samples */
 const volatile u64 record_every = 0;	/* per CPU; 0: `run` does not --record */
+const volatile u32 explore_thresh = 0;	/* --explore EPS as EPS * 2^32 (0: off; see bpf/outcome.bpf.h) */
+const volatile u32 explore_ppm = 0;	/* ... as EPS * PROP_ONE */
 const volatile u64 feed_timeout_ns = 1000ULL * 1000 * 1000;
 
 /* Written by userspace while running (src/sched/model_map.rs, scheduler.rs). */
@@ -101,6 +103,23 @@ static u64 init_time;
  */
 static u64 vtime_now;
 
+/*
+ * The task's recorded decision waiting for its outcome, and which decision
+ * of its current episode may be recorded (bpf/outcome.bpf.h).
+ */
+struct task_outcome {
+	u64 id;			/* the pending decision's record id; 0: none */
+	u64 decided_at;		/* when it was made (ns) */
+	u64 run_at;		/* when the task next started running; 0: not yet */
+	u64 run_ns;		/* the length of that run */
+	s32 src;		/* the decision's source CPU */
+	s32 run_cpu;		/* where that run was */
+	u8 ran;			/* run_ns is known */
+	u8 moved, moved_again, moved_back;
+	u8 stage;		/* this episode's stage whose first decision may be recorded */
+	u8 stage_done;		/* ... that decision was made */
+};
+
 struct mls_task_ctx {
 	u64 enq_at;		/* when the task was last queued (ns) */
 	u64 last_stop;		/* when the task last stopped running (ns) */
@@ -112,6 +131,7 @@ struct mls_task_ctx {
 	bool ours;		/* in sched_ext (ops.enable to ops.disable) */
 	s32 last_cpu;		/* the CPU it last ran on (-1: none yet) */
 	struct task_hist hist;	/* run lengths and moves, for the features (bpf/taskhist.bpf.h) */
+	struct task_outcome out;	/* --record's pending decision (bpf/outcome.bpf.h) */
 };
 
 struct {
@@ -445,7 +465,7 @@ static __always_inline s32 ml_guard(const struct mig_features *in)
 static bool verdict_allows(s32 verdict)
 {
 	return verdict == MIG_ALLOWED || verdict == MIG_ALLOWED_FAILS ||
-	       verdict == MIG_ML_ALLOWED;
+	       verdict == MIG_ML_ALLOWED || verdict == MIG_EXPLORE_ALLOWED;
 }
 
 /*
@@ -505,37 +525,6 @@ static __always_inline void sample_decision(const struct mig_features *in, u64 g
 	s->point = point;
 	bpf_ringbuf_submit(s, 0);
 	stat_inc(STAT_SAMPLES);
-}
-
-/*
- * Send every record_every-th decision of this CPU at @point to `run
- * --record`: the vector as the gate saw it, the verdict acted on, where it
- * was made.
- */
-static void record_decision(const struct mig_features *in, s32 src, s32 dst,
-			    s32 verdict, u32 point)
-{
-	struct cpu_ctx *cctx = this_cpu_ctx();
-	struct mig_record *r;
-	u64 *n;
-
-	if (!record_every || !cctx)
-		return;
-	n = MEMBER_VPTR(*cctx, .nr_decisions[point]);
-	if (!n || ++*n % record_every)
-		return;
-	r = bpf_ringbuf_reserve(&records, sizeof(*r), 0);
-	if (!r) {
-		stat_inc(STAT_RECORDS_DROPPED);
-		return;
-	}
-	__builtin_memcpy(&r->in, in, sizeof(*in));
-	r->src = src;
-	r->dst = dst;
-	r->verdict = verdict;
-	r->point = point;
-	bpf_ringbuf_submit(r, 0);
-	stat_inc(STAT_RECORDS);
 }
 
 /* Per-point counter @what (enum point_stat) of @point. */
@@ -610,6 +599,53 @@ __noinline int ml_gate(const struct mig_features *in, s32 heuristic, s32 src, s3
 }
 
 /*
+ * Was @p preempted inside an RCU read-side critical section (and is still
+ * inside it)?  Under preemptible RCU (every Debian kernel:
+ * PREEMPT_DYNAMIC), such a task blocks the grace period until it runs
+ * again, and the kernel ejects a scheduler
+ * that leaves a grace period blocked for 21 s (an RCU stall).  Vtime order
+ * can do that to a low-weight task: a nice-19 khugepaged, preempted while
+ * copying a huge page under rcu_read_lock (collapse_huge_page), queued 1 s
+ * of vtime behind a dozen stress-ng workers and ran 3 ms per ~4 s (RCU
+ * stall ejection in tests/vm/sustained.sh, VM/TCG, in CI and locally).
+ * Such a reader is queued first (the vtime it skips is owed, and charged
+ * when it runs), kept when its slice ends, and shielded from wakeup
+ * preemption: what CONFIG_RCU_BOOST does for the fair class, without the
+ * 500 ms delay.
+ *
+ * The test is the flag rcu_note_context_switch() sets on a reader that is
+ * switched out, at the start of __schedule(), before any of our callbacks
+ * run; the outermost rcu_read_unlock() clears it.  Not the nesting depth:
+ * inside our callbacks the current task's depth counts the rcu_read_lock()
+ * of the BPF trampoline itself (every preempted task looked like a reader,
+ * 40 million boosts in 120 s).  Kernels without preemptible RCU have no
+ * such field, and no such stall.
+ */
+static bool rcu_reader(const struct task_struct *p)
+{
+	if (!bpf_core_field_exists(p->rcu_read_unlock_special))
+		return false;
+	return BPF_CORE_READ(p, rcu_read_unlock_special.b.blocked) != 0;
+}
+
+/*
+ * A queued task that waited longer than this is served first, whatever the
+ * vtimes say.  A safety net: the clamp in vtime_clamped() keeps the queues'
+ * vtimes close, but the kernel ejects a scheduler that leaves a runnable
+ * task waiting for 30 s, so no ordering mistake may last that long.
+ * STAT_STARVATION_GUARD counts how often it decides.
+ */
+#define STARVATION_NS	(100ULL * 1000 * 1000)
+
+static bool tctx_waited_too_long(const struct mls_task_ctx *tctx, u64 now)
+{
+	return tctx && tctx->enq_at && now - tctx->enq_at > STARVATION_NS;
+}
+
+/* After ml_guard(), rcu_reader() and the starvation bound, which it uses. */
+#include "outcome.bpf.h"
+
+/*
  * can_migrate - may @p move from CPU @src to CPU @dst, deciding at @point?
  * The one gate of every migration this scheduler makes on its own: steals,
  * and the placements A, B and C (enum mig_point).
@@ -626,6 +662,7 @@ __noinline int can_migrate(struct task_struct *p __arg_trusted, s32 src, s32 dst
 			   u32 point)
 {
 	struct mig_features in = {};
+	struct mig_decision d = {.src = src, .dst = dst, .point = point};
 	s32 verdict;
 	u64 now;
 
@@ -638,7 +675,7 @@ __noinline int can_migrate(struct task_struct *p __arg_trusted, s32 src, s32 dst
 	 * the part of mig_features_fill() that can_migrate_decide() reads
 	 * (heuristic.rs tests that its twin reads nothing else).
 	 */
-	if (policy == POLICY_HEURISTIC && !record_every) {
+	if (policy == POLICY_HEURISTIC && !record_every && !explore_thresh) {
 		if (point != POINT_WAKE_IDLE && point != POINT_PREEMPT_WAKEE)
 			mig_rule_fill(&in, p, dst, point, &now);
 	} else {
@@ -647,11 +684,15 @@ __noinline int can_migrate(struct task_struct *p __arg_trusted, s32 src, s32 dst
 	verdict = can_migrate_decide(&in, point);
 	if (policy != POLICY_HEURISTIC)
 		verdict = ml_gate(&in, verdict, src, dst, point);
+	d.policy_verdict = verdict;
+	if (explore_thresh || record_every)
+		verdict = explore(p, &in, &d);
+	d.verdict = verdict;
 	stat_inc(STAT_MIG_BASE + verdict);
 	point_stat_inc(point, POINT_DECIDED);
 	if (verdict_allows(verdict))
 		point_stat_inc(point, POINT_ALLOWED);
-	record_decision(&in, src, dst, verdict, point);
+	record_decision(p, &in, &d);
 	return verdict;
 }
 
@@ -1073,36 +1114,6 @@ static u8 wakeup_preempt_llc(struct task_struct *p, s32 prev, u64 vtime, u64 enq
 }
 
 /*
- * Was @p preempted inside an RCU read-side critical section (and is still
- * inside it)?  Under preemptible RCU (every Debian kernel:
- * PREEMPT_DYNAMIC), such a task blocks the grace period until it runs
- * again, and the kernel ejects a scheduler
- * that leaves a grace period blocked for 21 s (an RCU stall).  Vtime order
- * can do that to a low-weight task: a nice-19 khugepaged, preempted while
- * copying a huge page under rcu_read_lock (collapse_huge_page), queued 1 s
- * of vtime behind a dozen stress-ng workers and ran 3 ms per ~4 s (RCU
- * stall ejection in tests/vm/sustained.sh, VM/TCG, in CI and locally).
- * Such a reader is queued first (the vtime it skips is owed, and charged
- * when it runs), kept when its slice ends, and shielded from wakeup
- * preemption: what CONFIG_RCU_BOOST does for the fair class, without the
- * 500 ms delay.
- *
- * The test is the flag rcu_note_context_switch() sets on a reader that is
- * switched out, at the start of __schedule(), before any of our callbacks
- * run; the outermost rcu_read_unlock() clears it.  Not the nesting depth:
- * inside our callbacks the current task's depth counts the rcu_read_lock()
- * of the BPF trampoline itself (every preempted task looked like a reader,
- * 40 million boosts in 120 s).  Kernels without preemptible RCU have no
- * such field, and no such stall.
- */
-static bool rcu_reader(const struct task_struct *p)
-{
-	if (!bpf_core_field_exists(p->rcu_read_unlock_special))
-		return false;
-	return BPF_CORE_READ(p, rcu_read_unlock_special.b.blocked) != 0;
-}
-
-/*
  * @p's own vtime: its dsq_vtime plus the RCU debt it has not paid yet (it
  * was queued first and has not run since), which this settles.
  */
@@ -1358,20 +1369,6 @@ static bool consume(u64 dsq, u32 stat)
 	return true;
 }
 
-/*
- * A queued task that waited longer than this is served first, whatever the
- * vtimes say.  A safety net: the clamp in vtime_clamped() keeps the queues'
- * vtimes close, but the kernel ejects a scheduler that leaves a runnable
- * task waiting for 30 s, so no ordering mistake may last that long.
- * STAT_STARVATION_GUARD counts how often it decides.
- */
-#define STARVATION_NS	(100ULL * 1000 * 1000)
-
-static bool tctx_waited_too_long(const struct mls_task_ctx *tctx, u64 now)
-{
-	return tctx && tctx->enq_at && now - tctx->enq_at > STARVATION_NS;
-}
-
 static bool waited_too_long(struct task_struct *p, u64 now)
 {
 	return tctx_waited_too_long(bpf_task_storage_get(&task_ctx_stor, p, 0, 0), now);
@@ -1570,6 +1567,7 @@ void BPF_STRUCT_OPS(mlsched_running, struct task_struct *p)
 		return;
 	tctx->started = now;
 	hist_start(&tctx->hist, now, scx_bpf_task_cpu(p));
+	outcome_running(&tctx->out, scx_bpf_task_cpu(p), now);
 	/* A move, counted by the path that placed it here (enum mig_path). */
 	if (tctx->last_cpu >= 0 && tctx->last_cpu != scx_bpf_task_cpu(p))
 		moves_inc(MOVES_PATH + (tctx->placed < NR_MIG_PATHS ? tctx->placed : PATH_OTHER));
@@ -1598,6 +1596,7 @@ void BPF_STRUCT_OPS(mlsched_stopping, struct task_struct *p, bool runnable)
 	tctx->last_stop = now;
 	/* Whether it blocks, ops.quiescent says (it runs after this). */
 	hist_stop(&tctx->hist, now, false);
+	outcome_stopping(&tctx->out, now);
 }
 
 /*
@@ -1630,6 +1629,7 @@ void BPF_STRUCT_OPS(mlsched_enable, struct task_struct *p)
 		tctx->ours = true;
 		tctx->last_cpu = -1;
 		tctx->placed = PATH_OTHER;
+		outcome_episode(&tctx->out);
 	}
 	scx_bpf_task_set_dsq_vtime(p, vtime_now);
 }
@@ -1638,8 +1638,11 @@ void BPF_STRUCT_OPS(mlsched_disable, struct task_struct *p)
 {
 	struct mls_task_ctx *tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, 0);
 
-	if (tctx)
-		tctx->ours = false;
+	if (!tctx)
+		return;
+	tctx->ours = false;
+	/* It ran since (window cut short), or it never did (censored). */
+	outcome_close(&tctx->out, scx_bpf_now());
 }
 
 s32 BPF_STRUCT_OPS(mlsched_init_task, struct task_struct *p, struct scx_init_task_args *args)
@@ -1651,6 +1654,7 @@ s32 BPF_STRUCT_OPS(mlsched_init_task, struct task_struct *p, struct scx_init_tas
 		return -ENOMEM;
 	tctx->last_cpu = -1;
 	hist_init(&tctx->hist);
+	outcome_episode(&tctx->out);
 	return 0;
 }
 

@@ -161,6 +161,20 @@ pub struct RunOpts {
     )]
     pub record_max: u64,
 
+    /// With --record: a `KEY=VALUE` line for the file's header (repeatable),
+    /// e.g. the workload's seed, so that the dataset says how it was made.
+    #[arg(long, value_name = "KEY=VALUE", requires = "record", value_parser = parse_meta)]
+    pub record_meta: Vec<(String, String)>,
+
+    /// Explore: with probability EPS a decision's action is a fair coin
+    /// instead of the policy's (propensity 1 - EPS/2 for the policy's own
+    /// action, EPS/2 for the other), so that `--record` logs support the
+    /// offline estimates of `eval --policy-value` and `train --target
+    /// outcome`.  Decisions a guard or a safety rule makes are never
+    /// explored.  0 (the default) is off; at most 0.5.
+    #[arg(long, default_value_t = 0.0, value_name = "EPS", value_parser = parse_explore)]
+    pub explore: f64,
+
     /// Fall back to the heuristic when userspace's heartbeat (every 100-150
     /// ms) is older than this (userspace hung: the features it feeds and
     /// the twin are stale).
@@ -266,6 +280,18 @@ impl RunOpts {
     pub fn preempt_min_ns(&self) -> u64 {
         self.preempt_min_us.min(self.slice_us) * 1000
     }
+
+    /// `--explore` as BPF compares it with bpf_get_prandom_u32(): EPS * 2^32.
+    pub fn explore_thresh(&self) -> u32 {
+        (self.explore * 4_294_967_296.0)
+            .round()
+            .min(u32::MAX as f64) as u32
+    }
+
+    /// `--explore` in millionths (enum mlsched_consts PROP_ONE).
+    pub fn explore_ppm(&self) -> u32 {
+        (self.explore * 1e6).round() as u32
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -286,6 +312,14 @@ pub struct SelftestOpts {
     /// must equal the point's heuristic (no sched_ext needed).
     #[arg(long, num_args = 1.., value_name = "DATASET", conflicts_with = "replay")]
     pub check_record: Vec<PathBuf>,
+
+    /// Instead: check datasets that `run --explore EPS --record` wrote
+    /// (give the same --explore EPS): guarded rows never explored, with
+    /// propensity 1; explorable rows with propensity 1 - EPS/2 for the
+    /// policy's own action and EPS/2 for the other; unexplored rows act as
+    /// the policy; some rows explored (no sched_ext needed).
+    #[arg(long, num_args = 1.., value_name = "DATASET", conflicts_with_all = ["replay", "check_record"])]
+    pub check_explore: Vec<PathBuf>,
 
     /// Also print what the BPF verifier said about each program of the
     /// scheduler: instructions processed and stack depth per function.
@@ -357,6 +391,53 @@ mod tests {
         assert_eq!(Policy::Heuristic.raw(), c::mlsched_policy_POLICY_HEURISTIC);
     }
 
+    /// --explore is a probability in [0, 0.5], as BPF's threshold and in
+    /// millionths; --record-meta is KEY=VALUE, with --record only.
+    #[test]
+    fn explore_and_record_meta() {
+        let run = |args: &[&str]| {
+            let argv = ["scx_mlsched", "run"]
+                .into_iter()
+                .chain(args.iter().copied());
+            Cli::try_parse_from(argv).map(|c| match c.into_command() {
+                Command::Run(o) => o,
+                other => panic!("{other:?}"),
+            })
+        };
+        let o = run(&[]).unwrap();
+        assert_eq!((o.explore_thresh(), o.explore_ppm()), (0, 0));
+        let o = run(&["--explore", "0.1"]).unwrap();
+        assert_eq!(o.explore_ppm(), 100_000);
+        assert_eq!(o.explore_thresh(), 429_496_730);
+        let o = run(&["--explore", "0.5"]).unwrap();
+        assert_eq!(o.explore_thresh(), 1 << 31);
+        for bad in ["0.6", "-0.1", "x", "NaN", "0.000001"] {
+            assert!(run(&["--explore", bad]).is_err(), "{bad}");
+        }
+        let o = run(&[
+            "--record",
+            "r.csv",
+            "--record-meta",
+            "seed=7",
+            "--record-meta",
+            "workload = kcompile",
+        ])
+        .unwrap();
+        assert_eq!(
+            o.record_meta,
+            vec![
+                ("seed".into(), "7".into()),
+                ("workload".into(), "kcompile".into())
+            ]
+        );
+        assert!(
+            run(&["--record-meta", "seed=7"]).is_err(),
+            "without --record"
+        );
+        assert!(run(&["--record", "r.csv", "--record-meta", "seed"]).is_err());
+        assert!(run(&["--record", "r.csv", "--record-meta", "a:b=1"]).is_err());
+    }
+
     /// scx.service runs `$SCX_SCHEDULER $SCX_FLAGS`: bare options mean `run`.
     #[test]
     fn bare_invocation_is_run() {
@@ -413,5 +494,31 @@ mod tests {
         let err = Cli::try_parse_from(["scx_mlsched", "--version"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
         assert!(err.to_string().contains(v), "{err}");
+    }
+}
+
+/// `--explore EPS`: a probability in [0, 0.5].
+fn parse_explore(v: &str) -> Result<f64, String> {
+    let eps: f64 = v.parse().map_err(|_| format!("{v:?} is not a number"))?;
+    if eps > 0.0 && eps < 1e-5 {
+        return Err(format!(
+            "{eps} is below 1e-5: the other action's propensity (EPS/2) would round to 0 ppm"
+        ));
+    }
+    if !(0.0..=0.5).contains(&eps) {
+        return Err(format!(
+            "{eps} is outside [0, 0.5]: above 0.5 the coin would decide more often than the policy"
+        ));
+    }
+    Ok(eps)
+}
+
+/// `--record-meta KEY=VALUE`.
+fn parse_meta(v: &str) -> Result<(String, String), String> {
+    match v.split_once('=') {
+        Some((k, val)) if !k.trim().is_empty() && !k.contains(':') && !v.contains('\n') => {
+            Ok((k.trim().to_string(), val.trim().to_string()))
+        }
+        _ => Err(format!("{v:?} is not KEY=VALUE (a key without ':')")),
     }
 }

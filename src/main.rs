@@ -99,6 +99,12 @@ fn cmd_run(opts: &RunOpts) -> Result<()> {
     // Created before anything is loaded (an unwritable path fails `run`
     // with the system unchanged), kept across restarts, closed at the end,
     // also when the scheduler was ejected.
+    if opts.explore > 0.0 && opts.record.is_none() {
+        warn!(
+            "--explore {} without --record: decisions are randomised, but no log is kept to learn from",
+            opts.explore
+        );
+    }
     let mut recorder = opts
         .record
         .as_deref()
@@ -159,6 +165,13 @@ fn real_main() -> Result<()> {
             init_logging(o.run.verbose)?;
             let source = sched::model_map::ModelSource::from_opt(o.run.model.as_deref());
             for line in selftest::replay(&source.load()?, &o.replay)? {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Selftest(o) if !o.check_explore.is_empty() => {
+            init_logging(o.run.verbose)?;
+            for line in selftest::check_explore(&o.check_explore, o.run.explore)? {
                 println!("{line}");
             }
             Ok(())

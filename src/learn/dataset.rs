@@ -15,6 +15,16 @@
 //! label is the verdict the scheduler acted on) its steals.  Everything
 //! that reads datasets reads files with and without them.
 //!
+//! Datasets that `run --record` writes since outcomes exist have
+//! thirteen more columns after the context (OUTCOME, [`Outcome`]): how the
+//! decision was made (the policy's own action, whether `--explore`'s coin
+//! chose it, the propensity of the action taken, why it could not be
+//! explored, the model's generation) and what followed it (the wait until
+//! the task ran, where, whether it moved, that run's length, whether it
+//! moved again or back within the window, and how the window closed).
+//! The header says which columns a file has; older files read as before,
+//! with no outcomes.
+//!
 //! `retain_scheduler_points` keeps the rows of decision points the
 //! scheduler has (a CPU with no task pulls; no active balancing); with no
 //! context columns it judges by idle_type alone.
@@ -38,6 +48,115 @@ pub const LABEL: &str = "label";
 pub const MAX_ABS_VALUE: u64 = 1 << 53;
 /// The columns after `label` of a dataset with context.
 pub const CONTEXT: [&str; 3] = ["point", "src_cpu", "dst_cpu"];
+/// The columns after CONTEXT of a dataset recorded with outcomes.
+pub const OUTCOME: [&str; 13] = [
+    "explored",
+    "policy_action",
+    "propensity_ppm",
+    "explore_block",
+    "generation",
+    "wait_us",
+    "run_cpu",
+    "moved",
+    "run_us",
+    "moved_again",
+    "moved_back",
+    "window_us",
+    "closed_by",
+];
+/// A propensity of 1, in the unit of `propensity_ppm` (enum mlsched_consts).
+pub const PROP_ONE: i64 = c::mlsched_consts_PROP_ONE as i64;
+
+/// How a recorded decision was made and what followed it (the OUTCOME
+/// columns; bpf/outcome.bpf.h says how BPF measures them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Outcome {
+    /// `--explore`'s coin chose the action (it may equal the policy's).
+    pub explored: bool,
+    /// The policy's own action: true to migrate.  The label is the action
+    /// taken.
+    pub policy_action: bool,
+    /// The probability of the action taken, in millionths (1..=PROP_ONE).
+    pub propensity_ppm: i64,
+    /// enum explore_block: 0 explorable, else why not.
+    pub explore_block: i64,
+    /// The generation of the model the policy walked (0: none).
+    pub generation: i64,
+    /// From the decision to the task's next run.
+    pub wait_us: i64,
+    /// The CPU of that run.
+    pub run_cpu: i64,
+    /// That run was on another CPU than the decision's source.
+    pub moved: bool,
+    /// The length of that run (0: still running when the window closed).
+    pub run_us: i64,
+    /// It ran on yet another CPU within the window.
+    pub moved_again: bool,
+    /// ... back on the decision's source, after having moved.
+    pub moved_back: bool,
+    /// How long moves were looked for after the run started.
+    pub window_us: i64,
+    /// enum outcome_close.
+    pub closed_by: i64,
+}
+
+impl Outcome {
+    pub fn to_row(&self) -> [i64; OUTCOME.len()] {
+        [
+            self.explored as i64,
+            self.policy_action as i64,
+            self.propensity_ppm,
+            self.explore_block,
+            self.generation,
+            self.wait_us,
+            self.run_cpu,
+            self.moved as i64,
+            self.run_us,
+            self.moved_again as i64,
+            self.moved_back as i64,
+            self.window_us,
+            self.closed_by,
+        ]
+    }
+
+    /// From the OUTCOME columns, checked: the flags are 0 or 1, the
+    /// propensity in 1..=PROP_ONE, the times not negative.
+    pub fn from_row(v: &[i64; OUTCOME.len()]) -> Result<Self> {
+        for i in [0, 1, 7, 9, 10] {
+            if v[i] != 0 && v[i] != 1 {
+                bail!("{} = {} is not 0 or 1", OUTCOME[i], v[i]);
+            }
+        }
+        if !(1..=PROP_ONE).contains(&v[2]) {
+            bail!("{} = {} is outside 1..={PROP_ONE}", OUTCOME[2], v[2]);
+        }
+        for i in [5, 8, 11] {
+            if v[i] < 0 {
+                bail!("{} = {} is negative", OUTCOME[i], v[i]);
+            }
+        }
+        Ok(Self {
+            explored: v[0] == 1,
+            policy_action: v[1] == 1,
+            propensity_ppm: v[2],
+            explore_block: v[3],
+            generation: v[4],
+            wait_us: v[5],
+            run_cpu: v[6],
+            moved: v[7] == 1,
+            run_us: v[8],
+            moved_again: v[9] == 1,
+            moved_back: v[10] == 1,
+            window_us: v[11],
+            closed_by: v[12],
+        })
+    }
+
+    /// The probability of the action taken.
+    pub fn propensity(&self) -> f64 {
+        self.propensity_ppm as f64 / PROP_ONE as f64
+    }
+}
 
 /// Where one decision was made (the CONTEXT columns).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +196,8 @@ pub struct Dataset {
     pub y: Vec<bool>,
     /// One per row, or empty (a dataset written without context columns).
     pub ctx: Vec<RowCtx>,
+    /// One per row, or empty (a dataset written without outcome columns).
+    pub out: Vec<Outcome>,
 }
 
 /// Was this decision made at a point where the scheduler decides by the
@@ -139,6 +260,9 @@ impl Dataset {
         if !self.ctx.is_empty() {
             self.ctx = rows.iter().map(|(i, _)| self.ctx[*i]).collect();
         }
+        if !self.out.is_empty() {
+            self.out = rows.iter().map(|(i, _)| self.out[*i]).collect();
+        }
         (self.x, self.y) = rows.into_iter().map(|(_, r)| r).unzip();
         before - self.len()
     }
@@ -199,11 +323,37 @@ pub fn context_header() -> Vec<String> {
         .collect()
 }
 
+/// The header row of a serving dataset with outcomes.
+pub fn outcome_header() -> Vec<String> {
+    context_header()
+        .into_iter()
+        .chain(OUTCOME.iter().map(|c| c.to_string()))
+        .collect()
+}
+
+/// Which columns a dataset has after the label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Columns {
+    Plain,
+    Context,
+    Outcome,
+}
+
+impl Columns {
+    fn header(self) -> Vec<String> {
+        match self {
+            Self::Plain => header(),
+            Self::Context => context_header(),
+            Self::Outcome => outcome_header(),
+        }
+    }
+}
+
 pub struct Writer {
     out: csv::Writer<File>,
     file: PathBuf,
     rows: u64,
-    serving: bool,
+    cols: Columns,
 }
 
 impl Writer {
@@ -211,16 +361,22 @@ impl Writer {
     /// columns (the shipped ones are): tests write such files.
     #[cfg(test)]
     pub fn create(path: &Path, meta: &[(&str, String)]) -> Result<Self> {
-        Self::open(path, meta, false)
+        Self::open(path, meta, Columns::Plain)
     }
 
     /// Features, label and the CONTEXT columns (write rows with
     /// [`Writer::write_ctx`]).
     pub fn create_with_context(path: &Path, meta: &[(&str, String)]) -> Result<Self> {
-        Self::open(path, meta, true)
+        Self::open(path, meta, Columns::Context)
     }
 
-    fn open(path: &Path, meta: &[(&str, String)], serving: bool) -> Result<Self> {
+    /// Features, label, the CONTEXT and the OUTCOME columns (write rows
+    /// with [`Writer::write_outcome`]).
+    pub fn create_with_outcome(path: &Path, meta: &[(&str, String)]) -> Result<Self> {
+        Self::open(path, meta, Columns::Outcome)
+    }
+
+    fn open(path: &Path, meta: &[(&str, String)], cols: Columns) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -231,34 +387,50 @@ impl Writer {
             writeln!(f, "# {k}: {}", v.replace('\n', " "))?;
         }
         let mut out = csv::Writer::from_writer(f);
-        out.write_record(if serving { context_header() } else { header() })?;
+        out.write_record(cols.header())?;
         Ok(Self {
             out,
             file: path.to_path_buf(),
             rows: 0,
-            serving,
+            cols,
         })
     }
 
     #[cfg(test)]
     pub fn write(&mut self, x: &FeatureVec, label: bool) -> Result<()> {
-        if self.serving {
-            bail!(
-                "{}: this dataset's rows need their context",
-                self.file.display()
-            );
-        }
+        self.expect(Columns::Plain)?;
         self.row(x, label, &[])
     }
 
     pub fn write_ctx(&mut self, x: &FeatureVec, label: bool, ctx: RowCtx) -> Result<()> {
-        if !self.serving {
+        self.expect(Columns::Context)?;
+        self.row(x, label, &[ctx.point, ctx.src, ctx.dst])
+    }
+
+    pub fn write_outcome(
+        &mut self,
+        x: &FeatureVec,
+        label: bool,
+        ctx: RowCtx,
+        out: &Outcome,
+    ) -> Result<()> {
+        self.expect(Columns::Outcome)?;
+        let extra: Vec<i64> = [ctx.point, ctx.src, ctx.dst]
+            .into_iter()
+            .chain(out.to_row())
+            .collect();
+        self.row(x, label, &extra)
+    }
+
+    fn expect(&self, cols: Columns) -> Result<()> {
+        if self.cols != cols {
             bail!(
-                "{}: this dataset has no context columns",
-                self.file.display()
+                "{}: a row with the columns of {cols:?}, in a dataset of {:?}",
+                self.file.display(),
+                self.cols
             );
         }
-        self.row(x, label, &[ctx.point, ctx.src, ctx.dst])
+        Ok(())
     }
 
     fn row(&mut self, x: &FeatureVec, label: bool, extra: &[i64]) -> Result<()> {
@@ -351,21 +523,22 @@ pub fn parse(path: &Path, text: &str) -> Result<Dataset> {
     };
     let head_line = line_of(&head);
     let head: Vec<&str> = head.iter().collect();
-    let want = if head == context_header() {
-        context_header()
-    } else if head == header() {
-        header()
-    } else {
+    let Some(cols) = [Columns::Plain, Columns::Context, Columns::Outcome]
+        .into_iter()
+        .find(|c| head == c.header())
+    else {
         bail!(
-            "{p}:{}: header does not match the schema: expected {} (optionally followed by {})",
+            "{p}:{}: header does not match the schema: expected {} (optionally followed by {}, \
+             then by {})",
             head_line,
             header().join(","),
-            CONTEXT.join(",")
+            CONTEXT.join(","),
+            OUTCOME.join(",")
         );
     };
-    let serving = want.len() > NR_FEATURES + 1;
+    let want = cols.header();
 
-    let (mut x, mut y, mut ctx) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut x, mut y, mut ctx, mut out) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for rec in records {
         let rec = rec.with_context(|| format!("{p}: unreadable row"))?;
         let line = line_of(&rec);
@@ -373,7 +546,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Dataset> {
             bail!("{p}:{line}: {} columns, expected {}", rec.len(), want.len());
         }
         let mut v = [0i64; NR_FEATURES];
-        let mut extra = [0i64; CONTEXT.len()];
+        let mut extra = [0i64; CONTEXT.len() + OUTCOME.len()];
         for (i, field) in rec.iter().enumerate() {
             let val: i64 = field.trim().parse().map_err(|_| {
                 if field.trim().is_empty() {
@@ -396,12 +569,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Dataset> {
             }
         }
         x.push(v);
-        if serving {
+        if cols != Columns::Plain {
             ctx.push(RowCtx {
                 point: extra[0],
                 src: extra[1],
                 dst: extra[2],
             });
+        }
+        if cols == Columns::Outcome {
+            let row: &[i64; OUTCOME.len()] = extra[CONTEXT.len()..].try_into()?;
+            out.push(Outcome::from_row(row).map_err(|e| anyhow!("{p}:{line}: {e}"))?);
         }
     }
     if y.is_empty() {
@@ -413,11 +590,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Dataset> {
         x,
         y,
         ctx,
+        out,
     })
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn sample(rows: &[(FeatureVec, bool)]) -> (tempfile::TempDir, PathBuf) {
@@ -495,6 +673,94 @@ mod tests {
         assert!(e.contains("d.csv:4:") && e.contains("columns"), "{e}");
     }
 
+    pub(crate) fn outcome_sample(i: i64) -> Outcome {
+        Outcome {
+            explored: i % 2 == 0,
+            policy_action: i % 3 == 0,
+            propensity_ppm: if i % 2 == 0 { 50_000 } else { 950_000 },
+            explore_block: i % 5,
+            generation: 2,
+            wait_us: 10 * i,
+            run_cpu: i % 4,
+            moved: i % 4 != 1,
+            run_us: 100 + i,
+            moved_again: i % 7 == 0,
+            moved_back: i % 14 == 0,
+            window_us: 10_000,
+            closed_by: i % 3,
+        }
+    }
+
+    /// Outcome columns come back as written, older headers still read
+    /// (with no outcomes), a context writer refuses outcome rows, and a bad
+    /// outcome value is refused with the file and line.
+    #[test]
+    fn outcome_round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("o.csv");
+        let mut w = Writer::create_with_outcome(&path, &[("workload", "unit".into())]).unwrap();
+        let ctx = RowCtx {
+            point: c::mig_point_POINT_WAKE_IDLE as i64,
+            src: 1,
+            dst: 0,
+        };
+        let outs: Vec<Outcome> = (0..6).map(outcome_sample).collect();
+        for (i, o) in outs.iter().enumerate() {
+            w.write_outcome(&[i as i64; NR_FEATURES], i % 2 == 1, ctx, o)
+                .unwrap();
+        }
+        assert!(w.write_ctx(&[0; NR_FEATURES], true, ctx).is_err());
+        w.finish(&[]).unwrap();
+        let mut ds = read(&path).unwrap();
+        assert_eq!(ds.out, outs);
+        assert_eq!(ds.ctx, vec![ctx; 6]);
+        assert_eq!(ds.y, vec![false, true, false, true, false, true]);
+        assert!((ds.out[0].propensity() - 0.05).abs() < 1e-12);
+        // Filtering keeps the rows' outcomes with them.
+        let dropped = ds.retain_rows(|x, _| x[0] % 2 == 1);
+        assert_eq!(dropped, 3);
+        assert_eq!(ds.out, vec![outs[1], outs[3], outs[5]]);
+
+        let mut w = Writer::create_with_context(&d.path().join("c.csv"), &[]).unwrap();
+        assert!(w
+            .write_outcome(&[0; NR_FEATURES], true, ctx, &outs[0])
+            .is_err());
+
+        let row = |o: &[i64]| {
+            let mut v = vec!["0".to_string(); NR_FEATURES + 1 + CONTEXT.len()];
+            v.extend(o.iter().map(|x| x.to_string()));
+            format!(
+                "# {MAGIC}\n# schema: {}\n{}\n{}\n",
+                SCHEMA.hash_hex(),
+                outcome_header().join(","),
+                v.join(",")
+            )
+        };
+        let good = outs[1].to_row();
+        assert!(parse(Path::new("d.csv"), &row(&good)).is_ok());
+        let mut bad = good;
+        bad[2] = 0;
+        let e = err(&row(&bad));
+        assert!(
+            e.contains("d.csv:4:") && e.contains("propensity_ppm"),
+            "{e}"
+        );
+        bad = good;
+        bad[7] = 2;
+        assert!(err(&row(&bad)).contains("moved = 2"));
+        bad = good;
+        bad[5] = -1;
+        assert!(err(&row(&bad)).contains("wait_us = -1 is negative"));
+        // A header that stops inside the outcome columns is refused.
+        let partial = format!(
+            "# {MAGIC}\n# schema: {}\n{},{}\n",
+            SCHEMA.hash_hex(),
+            context_header().join(","),
+            OUTCOME[..4].join(",")
+        );
+        assert!(err(&partial).contains("header does not match"));
+    }
+
     /// Rows of points the scheduler lacks go: a busy CPU's balance, active
     /// balancing; by the context where there is one, else by idle_type.
     #[test]
@@ -514,6 +780,7 @@ mod tests {
             x: rows.to_vec(),
             y: vec![false, true, false, true, true],
             ctx: vec![],
+            out: vec![],
         };
         assert_eq!(ds.clone().retain_scheduler_points(), 2);
         let point = |p: u32| RowCtx {

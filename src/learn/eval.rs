@@ -32,6 +32,28 @@ pub struct EvalOpts {
     /// the model does not decide them.
     #[arg(long)]
     pub scheduler_points: bool,
+    /// Instead of scoring labels: estimate the mean cost per decision of
+    /// the model, the heuristic and the constant policies on exploration
+    /// logs (`run --explore EPS --record`), by IPS and SNIPS with bootstrap
+    /// intervals and the effective sample size (src/learn/outcome.rs).
+    #[arg(long)]
+    pub policy_value: bool,
+    /// With --policy-value: the cost's penalty per move, in us.
+    #[arg(long, default_value_t = crate::learn::outcome::DEFAULT_PENALTY_US)]
+    pub penalty_us: f64,
+    /// With --policy-value: bootstrap resamples.
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: usize,
+    /// With --policy-value: rows per bootstrap block (rows close in time
+    /// are dependent).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    pub block_rows: u64,
+    /// With --policy-value: the bootstrap's seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// With --policy-value: warn below this effective sample size.
+    #[arg(long, default_value_t = 100.0)]
+    pub min_ess: f64,
 }
 
 /// One dataset's score and the rows (0-based) where model and label differ.
@@ -107,6 +129,18 @@ pub fn report(o: &EvalOpts, model: &Model, sets: &[Dataset]) -> String {
 
 pub fn run(o: &EvalOpts) -> Result<()> {
     let model = Model::load(&o.model)?;
+    if o.policy_value {
+        let b = crate::learn::outcome::Bootstrap {
+            resamples: o.bootstrap,
+            block_rows: o.block_rows as usize,
+            seed: o.seed,
+        };
+        print!(
+            "{}",
+            crate::learn::outcome::policy_value(&model, &o.datasets, o.penalty_us, b, o.min_ess)?
+        );
+        return Ok(());
+    }
     let sets = o
         .datasets
         .iter()
@@ -169,6 +203,12 @@ mod tests {
             datasets: vec![],
             show: 3,
             scheduler_points: false,
+            policy_value: false,
+            penalty_us: 500.0,
+            bootstrap: 10,
+            block_rows: 256,
+            seed: 1,
+            min_ess: 100.0,
         };
         let text = report(&o, &model, &[ds.clone(), ds]);
         assert!(text.contains("balanced_accuracy="), "{text}");

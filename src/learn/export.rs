@@ -91,7 +91,7 @@ mod imp {
     use parquet::file::properties::WriterProperties;
 
     use super::{META_PREFIX, SOURCE_COLUMNS};
-    use crate::learn::dataset::{Dataset, RowCtx, CONTEXT, LABEL, MAX_ABS_VALUE};
+    use crate::learn::dataset::{Dataset, Outcome, RowCtx, CONTEXT, LABEL, MAX_ABS_VALUE, OUTCOME};
     use crate::learn::features::{NR_FEATURES, SCHEMA};
 
     pub fn write_parquet(ds: &Dataset, out: &Path) -> Result<()> {
@@ -119,6 +119,14 @@ mod imp {
                     .map(|c| Field::new(*c, DataType::Int64, false)),
             );
         }
+        // A recording's outcome columns, as Int64 (flags 0 or 1).
+        if !ds.out.is_empty() {
+            fields.extend(
+                OUTCOME
+                    .iter()
+                    .map(|c| Field::new(*c, DataType::Int64, false)),
+            );
+        }
         let schema = Arc::new(Schema::new(fields));
 
         let mut cols: Vec<ArrayRef> = (0..NR_FEATURES)
@@ -136,6 +144,12 @@ mod imp {
                 Arc::new(Int64Array::from_iter_values(ds.ctx.iter().map(f))) as ArrayRef
             };
             cols.extend([col(|c| c.point), col(|c| c.src), col(|c| c.dst)]);
+        }
+        if !ds.out.is_empty() {
+            let rows: Vec<_> = ds.out.iter().map(Outcome::to_row).collect();
+            cols.extend((0..OUTCOME.len()).map(|i| {
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r[i]))) as ArrayRef
+            }));
         }
         let batch = RecordBatch::try_new(schema.clone(), cols)?;
         let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
@@ -187,7 +201,7 @@ mod imp {
             })
             .collect();
         let want = SCHEMA.hash_hex();
-        let (mut x, mut y, mut ctx) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut x, mut y, mut ctx, mut out) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut sources: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         for batch in builder.build()? {
             let b = batch.with_context(|| format!("{p}: unreadable row group"))?;
@@ -203,6 +217,15 @@ mod imp {
             // Context columns: all three, or none (a collected dataset).
             let extra: Vec<&Int64Array> = if b.column_by_name(CONTEXT[0]).is_some() {
                 CONTEXT
+                    .iter()
+                    .map(|c| column::<Int64Array>(&b, c, &p))
+                    .collect::<Result<_>>()?
+            } else {
+                Vec::new()
+            };
+            // Outcome columns: all of them, or none (no outcomes recorded).
+            let outcome: Vec<&Int64Array> = if b.column_by_name(OUTCOME[0]).is_some() {
+                OUTCOME
                     .iter()
                     .map(|c| column::<Int64Array>(&b, c, &p))
                     .collect::<Result<_>>()?
@@ -238,6 +261,16 @@ mod imp {
                         dst: dst.value(r),
                     });
                 }
+                if !outcome.is_empty() {
+                    let mut v = [0i64; OUTCOME.len()];
+                    for (i, a) in outcome.iter().enumerate() {
+                        if a.is_null(r) {
+                            bail!("{p}: row {row}: missing {}", OUTCOME[i]);
+                        }
+                        v[i] = a.value(r);
+                    }
+                    out.push(Outcome::from_row(&v).with_context(|| format!("{p}: row {row}"))?);
+                }
                 for (c, a) in SOURCE_COLUMNS.iter().zip(&src) {
                     sources.entry(c).or_default().insert(a.value(r).to_string());
                 }
@@ -261,6 +294,7 @@ mod imp {
             x,
             y,
             ctx,
+            out,
         })
     }
 }
@@ -342,6 +376,34 @@ mod tests {
         assert_eq!(a.y, b.y);
         assert_eq!(a.ctx.len(), 5);
         assert_eq!(a.ctx, b.ctx);
+    }
+
+    /// A recording's outcome columns come through Parquet as they were.
+    #[test]
+    fn outcome_dataset_parquet_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("outcome.csv");
+        let mut w =
+            dataset::Writer::create_with_outcome(&csv, &[("workload", "unit".into())]).unwrap();
+        for r in 0..7i64 {
+            let ctx = dataset::RowCtx {
+                point: 5 + r % 4,
+                src: r,
+                dst: 7 - r,
+            };
+            let o = dataset::tests::outcome_sample(r);
+            w.write_outcome(&[r; NR_FEATURES], r % 3 == 0, ctx, &o)
+                .unwrap();
+        }
+        w.finish(&[]).unwrap();
+        let a = dataset::read(&csv).unwrap();
+        let pq = dir.path().join("outcome.parquet");
+        write_parquet(&a, &pq).unwrap();
+        let b = dataset::read(&pq).unwrap();
+        assert_eq!((a.x.len(), a.out.len()), (7, 7));
+        assert_eq!(a.ctx, b.ctx);
+        assert_eq!(a.out, b.out);
+        assert_ne!(a.out[0], a.out[1]);
     }
 
     /// What a fleet tool writes: concatenated hosts, no scx_mlsched key-value

@@ -137,6 +137,13 @@ pub struct TrainingInfo {
     /// written before the field: stratified.
     #[serde(default)]
     pub split: String,
+    /// What the tree learned: empty (imitation of the label) or "outcome"
+    /// (`train --target outcome`: the cheaper action).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target: String,
+    /// With the outcome target: the penalty per move in the cost (us).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub penalty_us: Option<f64>,
 }
 
 /// Integer threshold with `x < t` equivalent to linfa's `x as f64 < split` for integer x.

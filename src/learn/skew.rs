@@ -297,6 +297,7 @@ mod tests {
             x: rows.iter().map(|r| r.0).collect(),
             y: rows.iter().map(|r| r.1).collect(),
             ctx,
+            out: vec![],
         }
     }
 

@@ -118,6 +118,29 @@ pub struct TrainOpts {
         default_value = "steal_cpu_dsq,steal_llc_dsq"
     )]
     pub points: Vec<String>,
+    /// What the tree learns: the label (imitation of the rule that made
+    /// the data), or the cheaper action by what followed each decision
+    /// (outcome: `run --explore EPS --record` logs; src/learn/outcome.rs).
+    /// An outcome tree needs few levels: try --max-depth 4
+    /// --min-samples-leaf 20.
+    #[arg(long, value_enum, default_value_t = Target::Imitation)]
+    pub target: Target,
+    /// With --target outcome: the cost's penalty per move, in us (the
+    /// pre-registered default is the kernel's sched_migration_cost).
+    #[arg(long, default_value_t = crate::learn::outcome::DEFAULT_PENALTY_US)]
+    pub penalty_us: f64,
+    /// With --target outcome: rows each action needs at each point.
+    #[arg(long, default_value_t = 200)]
+    pub min_explored: usize,
+}
+
+/// What `train` learns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// The label: the verdict of the rule that made the data.
+    Imitation,
+    /// The action with the lower expected cost, from exploration logs.
+    Outcome,
 }
 
 /// Offsets of each dataset's rows in the concatenated rows.
@@ -304,6 +327,9 @@ fn cv_accuracies(
 }
 
 pub fn run(o: &TrainOpts) -> Result<Model> {
+    if o.target == Target::Outcome {
+        return crate::learn::outcome::train(o);
+    }
     let (x, y, sets) = load_all(o)?;
     let pos = y.iter().filter(|l| **l).count();
     if pos == 0 || pos == y.len() {
@@ -384,6 +410,7 @@ pub fn run(o: &TrainOpts) -> Result<Model> {
         seed: o.seed,
         scheduler_points: o.scheduler_points,
         split: o.split.name().to_string(),
+        ..Default::default()
     };
     let points = crate::learn::model::parse_points(&o.points)?;
     let steals = [
@@ -471,6 +498,9 @@ mod tests {
             seed: 1,
             scheduler_points: false,
             points: crate::learn::model::steal_points(),
+            target: Target::Imitation,
+            penalty_us: 500.0,
+            min_explored: 200,
         }
     }
 
@@ -687,6 +717,9 @@ mod linfa_patch {
                 seed: 1,
                 scheduler_points: false,
                 points: crate::learn::model::steal_points(),
+                target: Target::Imitation,
+                penalty_us: 500.0,
+                min_explored: 200,
             };
             let tree = fit(&x, &y, &all, &o).unwrap();
             assert_eq!(
@@ -734,6 +767,9 @@ mod shipped {
             seed: t.seed,
             scheduler_points: t.scheduler_points,
             points: crate::learn::model::steal_points(),
+            target: Target::Imitation,
+            penalty_us: 500.0,
+            min_explored: 200,
         };
         let (x, y, sets) = load_all(&o).unwrap();
         let lens: Vec<usize> = sets.iter().map(Dataset::len).collect();

@@ -284,6 +284,8 @@ impl<'a> Scheduler<'a> {
         } else {
             0
         };
+        rodata.explore_thresh = opts.explore_thresh();
+        rodata.explore_ppm = opts.explore_ppm();
         rodata.feed_timeout_ns = opts.feed_timeout_ms * 1_000_000;
         rodata.nr_cpus = *NR_CPU_IDS as u32;
         rodata.nr_llcs = map.nr_llcs as u32;
@@ -510,7 +512,7 @@ impl<'a> Scheduler<'a> {
             match stats::read_counters(&self.skel.maps.stats) {
                 Ok(c) => {
                     let m = Metrics::from_counters(&c);
-                    r.add_bpf_counts(m.records, m.records_dropped);
+                    r.add_bpf_counts(&m);
                 }
                 Err(e) => warn!("--record: reading the record counts: {e:#}"),
             }

@@ -142,7 +142,10 @@ pub fn check_record(paths: &[PathBuf]) -> Result<Vec<String>> {
         // point -> (rows, agreeing rows, moves allowed)
         let mut per: BTreeMap<i64, (usize, usize, usize)> = BTreeMap::new();
         let mut bad = Vec::new();
-        for (i, ((x, y), ctx)) in ds.x.iter().zip(&ds.y).zip(&ds.ctx).enumerate() {
+        for (i, ((x, taken), ctx)) in ds.x.iter().zip(&ds.y).zip(&ds.ctx).enumerate() {
+            // The policy's own verdict: under --explore the action taken
+            // (the label) may be the coin's.
+            let y = &ds.out.get(i).map_or(*taken, |o| o.policy_action);
             if let Some(p) = feature_problem(x, ctx.point) {
                 bail!(
                     "{}: row {i} at {}: {p}: {}",
@@ -196,9 +199,107 @@ pub fn check_record(paths: &[PathBuf]) -> Result<Vec<String>> {
     Ok(lines)
 }
 
+/// `selftest --check-explore`: what `run --explore EPS --record` logged
+/// obeys the exploration's rules (bpf/outcome.bpf.h), row by row.
+pub fn check_explore(paths: &[PathBuf], eps: f64) -> Result<Vec<String>> {
+    use crate::learn::dataset::PROP_ONE;
+    if eps <= 0.0 {
+        bail!("--check-explore needs the --explore EPS the recording was made with");
+    }
+    let eps_ppm = (eps * 1e6).round() as i64;
+    let (own, other) = (PROP_ONE - eps_ppm / 2, eps_ppm / 2);
+    let mut lines = Vec::new();
+    for path in paths {
+        let p = path.display();
+        let ds = dataset::read(path)?;
+        if ds.out.is_empty() || ds.ctx.len() != ds.len() {
+            bail!("{p}: no outcome columns: not a `run --record` file of this build");
+        }
+        // blocks[enum explore_block], explored, flipped
+        let (mut blocks, mut explored, mut flipped) = ([0usize; 5], 0, 0);
+        for (i, ((x, taken), o)) in ds.x.iter().zip(&ds.y).zip(&ds.out).enumerate() {
+            let at = || {
+                format!(
+                    "{p}: row {} at {}",
+                    i + 1,
+                    dataset::point_name(ds.ctx[i].point)
+                )
+            };
+            let guarded = crate::sched::heuristic::ml_guard(x).is_some();
+            if guarded != (o.explore_block == c::explore_block_EXPLORE_GUARD as i64) {
+                bail!(
+                    "{}: guard {guarded} but explore_block {}: {}",
+                    at(),
+                    o.explore_block,
+                    crate::sched::twin::describe(x)
+                );
+            }
+            match usize::try_from(o.explore_block)
+                .ok()
+                .filter(|b| *b < blocks.len())
+            {
+                Some(b) => blocks[b] += 1,
+                None => bail!("{}: explore_block {}", at(), o.explore_block),
+            }
+            if o.explore_block == c::explore_block_EXPLORE_OFF as i64 {
+                bail!("{}: exploration was off", at());
+            }
+            let agrees = *taken == o.policy_action;
+            if o.explore_block != 0 {
+                if o.explored || o.propensity_ppm != PROP_ONE || !agrees {
+                    bail!(
+                        "{}: not explorable (block {}), yet explored {}, propensity {} ppm, \
+                         action {} against the policy's {}",
+                        at(),
+                        o.explore_block,
+                        o.explored,
+                        o.propensity_ppm,
+                        taken,
+                        o.policy_action
+                    );
+                }
+                continue;
+            }
+            let want = if agrees { own } else { other };
+            if o.propensity_ppm != want || (!o.explored && !agrees) {
+                bail!(
+                    "{}: explored {}, action {} against the policy's {}: propensity {} ppm, \
+                     expected {want}",
+                    at(),
+                    o.explored,
+                    taken,
+                    o.policy_action,
+                    o.propensity_ppm
+                );
+            }
+            explored += o.explored as usize;
+            flipped += !agrees as usize;
+        }
+        if explored == 0 {
+            bail!("{p}: no explored row in {} rows", ds.len());
+        }
+        let meta = |k: &str| ds.meta.get(k).map_or("?", String::as_str);
+        lines.push(format!(
+            "explore: {p}: {} rows, {} explorable: {explored} explored ({flipped} against the \
+             policy); not explorable: {} guarded, {} RCU readers, {} starved; superseded {}, \
+             censored {}, unjoined {}",
+            ds.len(),
+            blocks[0],
+            blocks[1],
+            blocks[2],
+            blocks[3],
+            meta("superseded"),
+            meta("censored"),
+            meta("unjoined"),
+        ));
+    }
+    Ok(lines)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::learn::dataset::Outcome;
     use crate::sched::heuristic::{decide, Verdict};
 
     /// A heuristic recording passes point by point; one verdict that is
@@ -252,6 +353,120 @@ mod tests {
         );
         let ml = write("ml.csv", "ml", None, None);
         assert!(check_record(&[ml]).is_err());
+    }
+
+    /// A log that follows the exploration's rules passes; each broken
+    /// rule (a guarded row explored, a wrong propensity, an unexplored
+    /// row against the policy, no exploration at all) fails.
+    #[test]
+    fn explore_check_finds_each_broken_rule() {
+        use crate::learn::dataset::{tests::outcome_sample, RowCtx, Writer};
+        let d = tempfile::tempdir().unwrap();
+        let pinned = c::mlsched_feature_FEAT_migration_disabled as usize;
+        let allowed = c::mlsched_feature_FEAT_dst_allowed as usize;
+        // (guarded, explored, policy, taken, propensity, block)
+        type Row = (bool, bool, bool, bool, i64, i64);
+        let write = |name: &str, rows: &[Row]| {
+            let path = d.path().join(name);
+            let mut w = Writer::create_with_outcome(&path, &[]).unwrap();
+            for (i, &(guarded, explored, policy, taken, prop, block)) in rows.iter().enumerate() {
+                let mut x = [0i64; NR_FEATURES];
+                x[allowed] = 1;
+                x[pinned] = guarded as i64;
+                let o = Outcome {
+                    explored,
+                    policy_action: policy,
+                    propensity_ppm: prop,
+                    explore_block: block,
+                    ..outcome_sample(i as i64)
+                };
+                let ctx = RowCtx {
+                    point: c::mig_point_POINT_STEAL_CPU_DSQ as i64,
+                    src: 0,
+                    dst: 1,
+                };
+                w.write_outcome(&x, taken, ctx, &o).unwrap();
+            }
+            w.finish(&[("superseded", "4".into())]).unwrap()
+        };
+        let good: Vec<Row> = vec![
+            (true, false, false, false, 1_000_000, 1),
+            (false, false, true, true, 950_000, 0),
+            (false, true, true, true, 950_000, 0),
+            (false, true, true, false, 50_000, 0),
+            (false, false, false, false, 1_000_000, 2),
+        ];
+        let lines = check_explore(&[write("good.csv", &good)], 0.1).unwrap();
+        assert!(
+            lines[0].contains("5 rows, 3 explorable: 2 explored (1 against the policy)")
+                && lines[0].contains("1 guarded, 1 RCU readers")
+                && lines[0].contains("superseded 4"),
+            "{lines:?}"
+        );
+        let broken = |k: usize, row: Row| {
+            let mut rows = good.clone();
+            rows[k] = row;
+            check_explore(&[write("bad.csv", &rows)], 0.1)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(broken(0, (true, true, false, true, 50_000, 1)).contains("not explorable"));
+        assert!(broken(0, (true, false, false, false, 1_000_000, 0)).contains("guard true"));
+        assert!(broken(1, (false, false, true, true, 900_000, 0)).contains("expected 950000"));
+        assert!(broken(1, (false, false, true, false, 50_000, 0)).contains("explored false"));
+        assert!(broken(1, (false, false, true, true, 1_000_000, 4)).contains("exploration was off"));
+        let none: Vec<Row> = vec![good[0], good[1]];
+        let e = check_explore(&[write("none.csv", &none)], 0.1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no explored row"), "{e}");
+        assert!(check_explore(&[write("eps.csv", &good)], 0.0).is_err());
+    }
+
+    /// Under --explore the label is the action taken, which may be the
+    /// coin's: the check reads the policy's own action from the outcome
+    /// columns, and still finds a policy action off the rule.
+    #[test]
+    fn record_check_reads_the_policy_action_of_explored_rows() {
+        use crate::learn::dataset::{tests::outcome_sample, RowCtx, Writer};
+        use crate::sched::heuristic::{decide_at, SCHEDULER_POINTS};
+        let d = tempfile::tempdir().unwrap();
+        let write = |name: &str, off_rule: Option<usize>| {
+            let path = d.path().join(name);
+            let mut w =
+                Writer::create_with_outcome(&path, &[("policy", "heuristic".to_string())]).unwrap();
+            for (i, v) in vectors(100, 7)
+                .iter()
+                .map(|v| v.map(|x| x.rem_euclid(3)))
+                .enumerate()
+            {
+                let point = SCHEDULER_POINTS[i % SCHEDULER_POINTS.len()];
+                let mut v = v;
+                v[c::mlsched_feature_FEAT_decision_point as usize] = point as i64;
+                v[c::mlsched_feature_FEAT_same_llc as usize] = 1;
+                let policy = decide_at(&v, point).allows() ^ (off_rule == Some(i));
+                // Every third row explored against the policy.
+                let taken = policy ^ (i % 3 == 0);
+                let o = Outcome {
+                    policy_action: policy,
+                    explored: i % 3 == 0,
+                    ..outcome_sample(i as i64)
+                };
+                let ctx = RowCtx {
+                    point: point as i64,
+                    src: 0,
+                    dst: 1,
+                };
+                w.write_outcome(&v, taken, ctx, &o).unwrap();
+            }
+            w.finish(&[]).unwrap()
+        };
+        let lines = check_record(&[write("explored.csv", None)]).unwrap();
+        assert!(lines.iter().all(|l| l.contains("(100.00%)")), "{lines:?}");
+        let e = check_record(&[write("off.csv", Some(5))])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("row 5 at"), "{e}");
     }
 
     #[test]

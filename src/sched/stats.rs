@@ -60,6 +60,20 @@ pub struct Metrics {
     pub mig_ml_allowed: u64,
     #[stat(desc = "can_migrate: refused by the model (--policy ml)")]
     pub mig_ml_denied: u64,
+    #[stat(desc = "can_migrate: allowed by --explore's coin where the policy refused")]
+    pub mig_explore_allowed: u64,
+    #[stat(desc = "can_migrate: refused by --explore's coin where the policy allowed")]
+    pub mig_explore_denied: u64,
+    #[stat(desc = "Decisions --explore's coin chose (either action; see mig_explore_*)")]
+    pub explored: u64,
+    #[stat(desc = "... where it chose otherwise than the policy")]
+    pub explore_flipped: u64,
+    #[stat(desc = "--record: decisions made while the task's recorded one awaited its outcome")]
+    pub out_superseded: u64,
+    #[stat(desc = "--record: recorded decisions whose task left sched_ext before it ran")]
+    pub out_censored: u64,
+    #[stat(desc = "--record: outcomes lost to a full ring buffer")]
+    pub out_dropped: u64,
     #[stat(desc = "Tree walks that said migrate (ml and shadow policies)")]
     pub ml_migrate: u64,
     #[stat(desc = "Tree walks that said stay")]
@@ -403,6 +417,13 @@ impl Metrics {
             mig_deny_kthread: mig(c::mig_verdict_MIG_DENY_KTHREAD),
             mig_ml_allowed: mig(c::mig_verdict_MIG_ML_ALLOWED),
             mig_ml_denied: mig(c::mig_verdict_MIG_ML_DENIED),
+            mig_explore_allowed: mig(c::mig_verdict_MIG_EXPLORE_ALLOWED),
+            mig_explore_denied: mig(c::mig_verdict_MIG_EXPLORE_DENIED),
+            explored: at(c::stat_idx_STAT_EXPLORED),
+            explore_flipped: at(c::stat_idx_STAT_EXPLORE_FLIPPED),
+            out_superseded: at(c::stat_idx_STAT_OUT_SUPERSEDED),
+            out_censored: at(c::stat_idx_STAT_OUT_CENSORED),
+            out_dropped: at(c::stat_idx_STAT_OUT_DROPPED),
             ml_migrate: at(c::stat_idx_STAT_ML_MIGRATE),
             ml_stay: at(c::stat_idx_STAT_ML_STAY),
             ml_agree_heuristic: at(c::stat_idx_STAT_ML_AGREE),
@@ -508,7 +529,7 @@ impl Metrics {
     }
 
     pub fn decisions_allowed(&self) -> u64 {
-        self.mig_allowed + self.mig_allowed_fails + self.mig_ml_allowed
+        self.mig_allowed + self.mig_allowed_fails + self.mig_ml_allowed + self.mig_explore_allowed
     }
 
     pub fn decisions_refused(&self) -> u64 {
@@ -518,6 +539,7 @@ impl Metrics {
             + self.mig_deny_hot
             + self.mig_deny_kthread
             + self.mig_ml_denied
+            + self.mig_explore_denied
     }
 
     fn per_sec(&self, n: u64) -> f64 {
@@ -534,9 +556,10 @@ impl Metrics {
     /// abnormal (or "ok").  `--stats-verbose` prints every counter.
     pub fn format<W: Write>(&self, w: &mut W) -> Result<()> {
         let model = self.mig_ml_allowed + self.mig_ml_denied;
+        let coin = self.mig_explore_allowed + self.mig_explore_denied;
         let all = self.decisions_allowed() + self.decisions_refused();
-        let heuristic = all - model;
-        let h_allowed = self.decisions_allowed() - self.mig_ml_allowed;
+        let heuristic = all - model - coin;
+        let h_allowed = self.decisions_allowed() - self.mig_ml_allowed - self.mig_explore_allowed;
         let walks = self.ml_migrate + self.ml_stay;
         let mut decided = format!(
             "heuristic {} ({} allowed, {} refused)",
@@ -550,6 +573,13 @@ impl Metrics {
                 "model {} ({} allowed, {} refused), {decided}",
                 model, self.mig_ml_allowed, self.mig_ml_denied
             );
+        }
+        // --explore: the coin's turns, and where it overruled the policy.
+        if self.explored > 0 {
+            decided.push_str(&format!(
+                ", explored {} ({} against the policy: {} moved, {} kept)",
+                self.explored, coin, self.mig_explore_allowed, self.mig_explore_denied
+            ));
         }
         if walks > 0 {
             decided.push_str(&format!(
@@ -633,6 +663,7 @@ impl Metrics {
             ("model fallbacks: stale heartbeat", self.ml_fallback_stale),
             ("samples dropped", self.samples_dropped),
             ("records dropped", self.records_dropped),
+            ("outcomes dropped", self.out_dropped),
             ("twin disagreed (linfa)", self.twin_disagree),
             ("twin disagreed (heuristic)", self.twin_heuristic_disagree),
             ("starvation guard", self.starvation_guard),
@@ -687,7 +718,8 @@ impl Metrics {
             w,
             "[scx_mlsched] decisions/s: {:.0} (allowed {:.0}, refused {:.0}) | model gen {} -> migrate: {} stay: {} \
              agree_heuristic: {} fallback walk: {} stale: {} nomodel: {} | twin -> checked: {} agree: {} disagree: {} \
-             samples: {} dropped: {} | records: {} dropped: {}",
+             samples: {} dropped: {} | records: {} dropped: {} superseded: {} censored: {} outcomes dropped: {} \
+             | explored: {} flipped: {}",
             self.per_sec(self.decisions_allowed() + self.decisions_refused()),
             self.per_sec(self.decisions_allowed()),
             self.per_sec(self.decisions_refused()),
@@ -705,6 +737,11 @@ impl Metrics {
             self.samples_dropped,
             self.records,
             self.records_dropped,
+            self.out_superseded,
+            self.out_censored,
+            self.out_dropped,
+            self.explored,
+            self.explore_flipped,
         )?;
         // allowed/decided per point, and the tree's agreement where it walked
         let gate = |decided: u64, allowed: u64, walks: u64, agree: u64| {
@@ -1066,6 +1103,48 @@ mod tests {
         m.format_verbose(&mut out).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains("preempted: 2 (300 us) here: 0 (-) kicked idle: 0 (-) too soon: 4 (2000 us, timers armed: 5 fired: 3)"), "{out}");
+    }
+
+    /// --explore's counters come from their indices, its flips count as
+    /// decisions of their own (neither the heuristic's nor the model's),
+    /// and the line names them only when the coin was tossed.
+    #[test]
+    fn explored_decisions_are_counted_apart() {
+        let mut cnt = vec![0u64; c::stat_idx_NR_MLSCHED_STATS as usize];
+        let v = |verdict: u32| (c::stat_idx_STAT_MIG_BASE + verdict) as usize;
+        cnt[v(c::mig_verdict_MIG_ALLOWED)] = 50;
+        cnt[v(c::mig_verdict_MIG_DENY_HOT)] = 20;
+        cnt[v(c::mig_verdict_MIG_EXPLORE_ALLOWED)] = 4;
+        cnt[v(c::mig_verdict_MIG_EXPLORE_DENIED)] = 3;
+        cnt[c::stat_idx_STAT_EXPLORED as usize] = 15;
+        cnt[c::stat_idx_STAT_EXPLORE_FLIPPED as usize] = 7;
+        cnt[c::stat_idx_STAT_OUT_SUPERSEDED as usize] = 9;
+        cnt[c::stat_idx_STAT_OUT_CENSORED as usize] = 2;
+        cnt[c::stat_idx_STAT_OUT_DROPPED as usize] = 1;
+        let m = Metrics::from_counters(&cnt);
+        assert_eq!((m.explored, m.explore_flipped), (15, 7));
+        assert_eq!((m.out_superseded, m.out_censored, m.out_dropped), (9, 2, 1));
+        assert_eq!((m.decisions_allowed(), m.decisions_refused()), (54, 23));
+        let mut out = Vec::new();
+        m.format(&mut out).unwrap();
+        let line = String::from_utf8(out).unwrap();
+        assert!(
+            line.contains("decided 77: heuristic 70 (50 allowed, 20 refused), explored 15 (7 against the policy: 4 moved, 3 kept)"),
+            "{line}"
+        );
+        assert!(line.contains("ABNORMAL: outcomes dropped 1"), "{line}");
+        let quiet = Metrics {
+            explored: 0,
+            out_dropped: 0,
+            ..m
+        };
+        let mut out = Vec::new();
+        quiet.format(&mut out).unwrap();
+        let line = String::from_utf8(out).unwrap();
+        assert!(
+            !line.contains("explored") && line.ends_with("| ok\n"),
+            "{line}"
+        );
     }
 
     #[test]

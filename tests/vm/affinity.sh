@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 N=$(nproc)
 [ "$N" -ge 4 ] || fail "needs 4 CPUs"
-"$BIN" run >/tmp/sched.log 2>&1 &
+"$BIN" run $RUN_EXTRA >/tmp/sched.log 2>&1 &
 pid=$!
 wait_ops mlsched 20 || fail "scheduler never attached"
 stress-ng -c 2 -t 60 >/dev/null 2>&1 &    # competition, so that stealing happens

@@ -2,6 +2,9 @@
 # Each test gets the scx_mlsched binary as $1 and exits non-zero on failure.
 
 BIN=${1:?usage: $0 PATH_TO_scx_mlsched}
+# Options stress.sh, affinity.sh and sustained.sh add to `run` (their
+# explore_* variants set them).
+RUN_EXTRA=${RUN_EXTRA:-}
 # On failure, show the tail of the scheduler's log (tests write it to /tmp/sched.log).
 fail() {
     echo "FAIL: $*"
@@ -91,4 +94,15 @@ wait_workers() {
     for p in "${pids[@]}"; do
         wait "$p" || fail "a worker (pid $p) failed"
     done
+}
+
+# check_explore_log EPS: /tmp/rec.csv, written by `run --explore EPS --record
+# /tmp/rec.csv`, obeys the exploration's rules (selftest --check-explore),
+# and its trailer counts superseded and censored decisions.
+check_explore_log() {
+    "$BIN" selftest --check-explore /tmp/rec.csv --explore "$1" >/tmp/check.log 2>&1 ||
+        { cat /tmp/check.log; fail "the exploration log breaks its rules"; }
+    grep -q '^# superseded: [0-9]' /tmp/rec.csv && grep -q '^# censored: [0-9]' /tmp/rec.csv ||
+        fail "the log's trailer does not count superseded and censored decisions"
+    ok "$(cat /tmp/check.log)"
 }

@@ -8,7 +8,7 @@
 # counted (`rcu boost`) and printed.
 . "$(dirname "$0")/lib.sh"
 N=$(nproc)
-"$BIN" run --stats 10 --stats-verbose >/tmp/sched.log 2>&1 &
+"$BIN" run $RUN_EXTRA --stats 10 --stats-verbose >/tmp/sched.log 2>&1 &
 pid=$!
 wait_ops mlsched 20 || fail "scheduler never attached"
 ops=$(ext_ops)
