@@ -361,17 +361,19 @@ mod tests {
         assert_eq!((o.verbose, o.partial), (2, true));
     }
 
+    /// `scx_mlsched run ARGS...` parsed.
+    fn run(args: &[&str]) -> Result<RunOpts, clap::Error> {
+        let argv = ["scx_mlsched", "run"]
+            .into_iter()
+            .chain(args.iter().copied());
+        Cli::try_parse_from(argv).map(|c| match c.into_command() {
+            Command::Run(o) => o,
+            other => panic!("{other:?}"),
+        })
+    }
+
     #[test]
     fn policy_model_and_watch() {
-        let run = |args: &[&str]| {
-            let argv = ["scx_mlsched", "run"]
-                .into_iter()
-                .chain(args.iter().copied());
-            Cli::try_parse_from(argv).map(|c| match c.into_command() {
-                Command::Run(o) => o,
-                other => panic!("{other:?}"),
-            })
-        };
         let o = run(&[]).unwrap();
         assert_eq!(
             (o.policy, o.model, o.watch),
@@ -395,15 +397,6 @@ mod tests {
     /// millionths; --record-meta is KEY=VALUE, with --record only.
     #[test]
     fn explore_and_record_meta() {
-        let run = |args: &[&str]| {
-            let argv = ["scx_mlsched", "run"]
-                .into_iter()
-                .chain(args.iter().copied());
-            Cli::try_parse_from(argv).map(|c| match c.into_command() {
-                Command::Run(o) => o,
-                other => panic!("{other:?}"),
-            })
-        };
         let o = run(&[]).unwrap();
         assert_eq!((o.explore_thresh(), o.explore_ppm()), (0, 0));
         let o = run(&["--explore", "0.1"]).unwrap();

@@ -33,7 +33,9 @@
 //! (extra_fails of the next decision), and each move changes the queue
 //! lengths the next decisions see.  IPS estimates "change this one decision,
 //! then follow the logging policy", not the cost of deploying pi everywhere;
-//! the benchmark decides that.
+//! the benchmark decides that.  And the cost is the decided task's own: a
+//! decision that puts it ahead of others moves wait onto them, which no row
+//! of its own shows.
 //!
 //! Training (a cost-sensitive reduction to weighted classification, as in
 //! Beygelzimer and Langford's offset tree and Dudik et al.): with the

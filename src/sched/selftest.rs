@@ -302,6 +302,24 @@ mod tests {
     use crate::learn::dataset::Outcome;
     use crate::sched::heuristic::{decide, Verdict};
 
+    /// Small vectors (a dataset holds integers within ±2^53), each at one
+    /// of the scheduler's points in turn, within one LLC: (row, point,
+    /// vector).
+    fn point_vectors(random: usize, seed: u64) -> Vec<(usize, u32, FeatureVec)> {
+        use crate::sched::heuristic::SCHEDULER_POINTS;
+        vectors(random, seed)
+            .iter()
+            .map(|v| v.map(|x| x.rem_euclid(3)))
+            .enumerate()
+            .map(|(i, mut v)| {
+                let point = SCHEDULER_POINTS[i % SCHEDULER_POINTS.len()];
+                v[c::mlsched_feature_FEAT_decision_point as usize] = point as i64;
+                v[c::mlsched_feature_FEAT_same_llc as usize] = 1;
+                (i, point, v)
+            })
+            .collect()
+    }
+
     /// A heuristic recording passes point by point; one verdict that is
     /// not its point's rule, or a recording of another policy, fails.
     #[test]
@@ -313,16 +331,7 @@ mod tests {
             let path = d.path().join(name);
             let mut w =
                 Writer::create_with_context(&path, &[("policy", policy.to_string())]).unwrap();
-            // (small values: a dataset holds integers within ±2^53)
-            for (i, v) in vectors(200, 5)
-                .iter()
-                .map(|v| v.map(|x| x.rem_euclid(3)))
-                .enumerate()
-            {
-                let point = SCHEDULER_POINTS[i % SCHEDULER_POINTS.len()];
-                let mut v = v;
-                v[c::mlsched_feature_FEAT_decision_point as usize] = point as i64;
-                v[c::mlsched_feature_FEAT_same_llc as usize] = 1;
+            for (i, point, mut v) in point_vectors(200, 5) {
                 if Some(i) == broken {
                     v[c::mlsched_feature_FEAT_decision_point as usize] = 99;
                 }
@@ -429,21 +438,13 @@ mod tests {
     #[test]
     fn record_check_reads_the_policy_action_of_explored_rows() {
         use crate::learn::dataset::{tests::outcome_sample, RowCtx, Writer};
-        use crate::sched::heuristic::{decide_at, SCHEDULER_POINTS};
+        use crate::sched::heuristic::decide_at;
         let d = tempfile::tempdir().unwrap();
         let write = |name: &str, off_rule: Option<usize>| {
             let path = d.path().join(name);
             let mut w =
                 Writer::create_with_outcome(&path, &[("policy", "heuristic".to_string())]).unwrap();
-            for (i, v) in vectors(100, 7)
-                .iter()
-                .map(|v| v.map(|x| x.rem_euclid(3)))
-                .enumerate()
-            {
-                let point = SCHEDULER_POINTS[i % SCHEDULER_POINTS.len()];
-                let mut v = v;
-                v[c::mlsched_feature_FEAT_decision_point as usize] = point as i64;
-                v[c::mlsched_feature_FEAT_same_llc as usize] = 1;
+            for (i, point, v) in point_vectors(100, 7) {
                 let policy = decide_at(&v, point).allows() ^ (off_rule == Some(i));
                 // Every third row explored against the policy.
                 let taken = policy ^ (i % 3 == 0);
