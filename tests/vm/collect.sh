@@ -70,7 +70,10 @@ wait "$load"
 grep -q '^# workload: serving' "$serving" || fail "no serving workload in the header"
 grep -q '^# policy: heuristic' "$serving" || fail "no policy in the header"
 head_row=$(grep -v '^#' "$serving" | head -1)
-[[ $head_row == *,label,point,src_cpu,dst_cpu ]] || fail "serving header: $head_row"
+[[ $head_row == *,label,point,src_cpu,dst_cpu,explored,* ]] || fail "serving header: $head_row"
+# Columns by name: label, point, src_cpu, dst_cpu (the outcome columns follow).
+col() { tr ',' '\n' <<<"$head_row" | grep -nx "$1" | cut -d: -f1; }
+c_label=$(col label); c_point=$(col point); c_src=$(col src_cpu); c_dst=$(col dst_cpu)
 rows=$(sed -n 's/^# rows: //p' "$serving")
 echo "recorded: $rows rows, $(grep -E '^# (dropped|over_limit|malformed):' "$serving" | tr '\n' ' ')"
 [ "${rows:-0}" -gt 0 ] && [ "$rows" -le 20000 ] || fail "rows: ${rows:-none} (want 1..20000)"
@@ -78,13 +81,12 @@ grep -q '^# over_limit: [0-9]' "$serving" || fail "no over_limit count"
 grep -q '^# malformed: 0' "$serving" || fail "malformed records"
 # Every record BPF queued was read: the last drain follows the detach.
 grep -q '^# lost: 0$' "$serving" || fail "records queued by BPF but never read: $(grep '^# lost:' "$serving")"
-# Columns from the end: dst_cpu, src_cpu, point, label.
 # Points: 2, 3 steals, 5 wake idle, 6, 7 enqueue (src == dst: the pool), 8 preempt wakee.
-bad=$(rows "$serving" | awk -F, '{p=$(NF-2); enq = (p == 6 || p == 7)
-    if ((p != 2 && p != 3 && p != 5 && !enq && p != 8) || (!enq && $(NF-1) == $NF) || (enq && $(NF-1) != $NF)) n++}
+bad=$(rows "$serving" | awk -F, -v cp="$c_point" -v cs="$c_src" -v cd="$c_dst" '{p=$cp; enq = (p == 6 || p == 7)
+    if ((p != 2 && p != 3 && p != 5 && !enq && p != 8) || (!enq && $cs == $cd) || (enq && $cs != $cd)) n++}
     END {print n+0}')
 [ "$bad" -eq 0 ] || fail "$bad rows at a point that is not the scheduler's, or with src == dst off enqueue"
-moved=$(rows "$serving" | awk -F, '$(NF-3) == 1' | wc -l)
+moved=$(rows "$serving" | awk -F, -v cl="$c_label" '$cl == 1' | wc -l)
 echo "recorded verdicts: $moved allowed, $((rows - moved)) refused"
 ok "run --record writes the scheduler's decisions"
 "$BIN" eval /tmp/collect-test-model.json "$serving" --show 0 >/tmp/eval.txt || fail "eval refused the serving dataset"
