@@ -109,11 +109,15 @@ check "$out" collect
 ok "collect: the NUMA features follow the workers' memory"
 
 serving=/tmp/numa-serving.csv
-start_workload 40
+# 90 s: --record keeps one decision per task and episode, at a drawn stage,
+# and none while the last one's 10 ms outcome window is open
+# (bpf/outcome.bpf.h), so cross-node steals are recorded a few times a
+# minute here (7 rows in 30 s in one CI run).
+start_workload 100
 "$BIN" run --record "$serving" --record-every 1 >/tmp/sched.log 2>&1 &
 pid=$!
 wait_ops mlsched 30 || fail "scheduler did not attach"
-sleep 30
+sleep 90
 kill -TERM "$pid"; wait "$pid" || fail "scheduler exit status $?"
 wait_workers
 check "$serving" "run --record"
