@@ -491,7 +491,7 @@ mod tests {
 }
 
 /// `--explore EPS`: a probability in [0, 0.5].
-fn parse_explore(v: &str) -> Result<f64, String> {
+pub(crate) fn parse_explore(v: &str) -> Result<f64, String> {
     let eps: f64 = v.parse().map_err(|_| format!("{v:?} is not a number"))?;
     if eps > 0.0 && eps < 1e-5 {
         return Err(format!(

@@ -91,6 +91,28 @@ pub struct BenchOpts {
     #[arg(long, default_value = "/var/cache/scx_mlsched/peers/bin")]
     pub peers_dir: PathBuf,
 
+    /// Folder of the model files that `mlsched-ml-NAME` arms load
+    /// (NAME.json) [default: the repository's model/].
+    #[arg(long, value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
+
+    /// Record every scx_mlsched arm's decisions and their outcomes (`run
+    /// --record`) into runs/<run>.records.csv, with the bench seed, shape,
+    /// round and arm in each file's header: the logs of `eval
+    /// --policy-value` and `train --target outcome` (with an
+    /// `mlsched-exploreEPS` arm), recorded on the benchmark's own workload.
+    #[arg(long)]
+    pub record: bool,
+
+    /// With --record: rows per run at most (`run --record-max`).
+    #[arg(
+        long,
+        default_value_t = 50_000,
+        value_name = "ROWS",
+        requires = "record"
+    )]
+    pub record_max: u64,
+
     /// Work folder with the prepared kernel tree and fio's disk image
     /// (bench/setup.sh).
     #[arg(long, default_value = "/var/tmp/scx_mlsched-work")]
@@ -170,6 +192,13 @@ impl BenchOpts {
             bail!("--shapes names no compile shape");
         }
         Ok(v)
+    }
+
+    /// Where `mlsched-ml-NAME` arms find NAME.json.
+    pub fn models_dir(&self) -> PathBuf {
+        self.models_dir.clone().unwrap_or_else(|| {
+            vm::find_repo().map_or_else(|_| PathBuf::from("model"), |r| r.join("model"))
+        })
     }
 
     pub fn rounds(&self) -> u32 {
@@ -266,7 +295,7 @@ fn run_here(opts: &BenchOpts, out: &Path, emulated: bool) -> Result<()> {
     let rounds = opts.rounds();
     let shapes = opts.shapes()?;
     let exe = std::env::current_exe()?;
-    let arms = plan::arms(&opts.schedulers, &exe, &opts.peers_dir)?;
+    let arms = plan::arms(&opts.schedulers, &exe, &opts.peers_dir, &opts.models_dir())?;
     let avail: Vec<&plan::Arm> = arms.iter().filter(|a| a.available()).collect();
     let unavailable: Vec<(String, String)> = arms
         .iter()
@@ -309,6 +338,10 @@ fn run_here(opts: &BenchOpts, out: &Path, emulated: bool) -> Result<()> {
         fio_target,
         runs_dir: runs_dir.clone(),
         traced,
+        record: opts.record.then_some(run::RecordRuns {
+            max_rows: opts.record_max,
+            seed: opts.seed,
+        }),
     };
 
     let mut env = report::Environment::probe();

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::rng::XorShift64Star;
 
@@ -29,6 +29,8 @@ pub enum Launch {
 pub struct Arm {
     pub name: String,
     pub launch: Launch,
+    /// This binary's own scheduler (`scx_mlsched run`): it takes `--record`.
+    pub ours: bool,
 }
 
 impl Arm {
@@ -70,11 +72,18 @@ const STATS_SECS: &str = "10";
 /// (the heuristic, with the tree walked beside it), `mlsched-scanN`
 /// (the heuristic with `--preempt-scan N`), `mlsched-nowakelocal` (with
 /// `--no-wake-local`), `mlsched-preminUS` (with `--preempt-min-us US`),
-/// `mlsched-nodirect` (with `--no-direct-preempt`),
-/// `mlsched-prev` (`peers_dir/scx_mlsched-prev`, a previous build, run as
+/// `mlsched-nodirect` (with `--no-direct-preempt`), `mlsched-exploreEPS`
+/// (the heuristic with `--explore EPS`: logs for `train --target outcome`
+/// when the benchmark records), `mlsched-ml-NAME` (`--policy ml` with the
+/// model file `models_dir/NAME.json`), `mlsched-prev` (`peers_dir/scx_mlsched-prev`, a previous build, run as
 /// `mlsched` is), and peers: `bpfland` or `scx_bpfland` is `scx_bpfland` in
 /// `peers_dir`.
-pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<Arm>> {
+pub fn arms(
+    names: &[String],
+    self_exe: &Path,
+    peers_dir: &Path,
+    models_dir: &Path,
+) -> Result<Vec<Arm>> {
     // `scx_mlsched run` with `opts`, printing its counters.
     let mlsched = |opts: &[&str]| Launch::Program {
         path: self_exe.to_path_buf(),
@@ -95,6 +104,16 @@ pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<A
             BASELINE => Launch::Kernel,
             "mlsched" => mlsched(&[]),
             "mlsched-ml" => mlsched(&["--policy", "ml"]),
+            // A model file other than the embedded one (an outcome-trained
+            // tree beside the shipped imitation, in one boot).
+            ml if ml.starts_with("mlsched-ml-") => {
+                let file = models_dir.join(format!("{}.json", &ml["mlsched-ml-".len()..]));
+                if file.is_file() {
+                    mlsched(&["--policy", "ml", "--model", &file.to_string_lossy()])
+                } else {
+                    Launch::Unavailable(format!("{} is missing", file.display()))
+                }
+            }
             // The heuristic decides; the tree walks beside it at every
             // decision point, for its agreement per point under this load.
             "mlsched-shadow" => mlsched(&["--policy", "shadow"]),
@@ -120,6 +139,18 @@ pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<A
                 .is_some_and(|n| n.parse::<u64>().is_ok()) =>
             {
                 mlsched(&["--preempt-min-us", &m["mlsched-premin".len()..]])
+            }
+            // The heuristic, exploring: with --record, the logs that
+            // outcome training and offline evaluation need.
+            e if e.starts_with("mlsched-explore") => {
+                let eps = &e["mlsched-explore".len()..];
+                crate::cli::parse_explore(eps)
+                    .ok()
+                    .filter(|&x| x > 0.0)
+                    .with_context(|| {
+                        format!("--schedulers: {e}: EPS must be a number in [1e-5, 0.5]")
+                    })?;
+                mlsched(&["--explore", eps])
             }
             // A previous build of scx_mlsched (its heuristic, with its
             // counters), to show in one boot what a change changed.
@@ -149,7 +180,8 @@ pub fn arms(names: &[String], self_exe: &Path, peers_dir: &Path) -> Result<Vec<A
                 }
             }
         };
-        out.push(Arm { name, launch });
+        let ours = matches!(&launch, Launch::Program { path, .. } if path == self_exe);
+        out.push(Arm { name, launch, ours });
     }
     if !out.iter().any(|a| a.name == BASELINE) {
         bail!("--schedulers must include '{BASELINE}': every ratio is taken against it");
@@ -186,6 +218,7 @@ mod tests {
             &names("default,mlsched,mlsched-ml,scx_bpfland,rusty"),
             Path::new("/x/scx_mlsched"),
             dir.path(),
+            dir.path(),
         )
         .unwrap();
         let n: Vec<&str> = a.iter().map(|a| a.name.as_str()).collect();
@@ -199,19 +232,27 @@ mod tests {
         );
         assert!(a[3].available());
         assert!(matches!(&a[4].launch, Launch::Unavailable(w) if w.contains("scx_rusty")));
+        let ours: Vec<bool> = a.iter().map(|a| a.ours).collect();
+        assert_eq!(ours, [false, true, true, false, false]);
         let p = Path::new("/x");
-        let a = arms(&names("default,mlsched-scan1,mlsched-scan0"), p, p).unwrap();
+        let a = arms(&names("default,mlsched-scan1,mlsched-scan0"), p, p, p).unwrap();
         assert!(
             matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run", "--preempt-scan", "1", "--stats", "10"])
         );
         assert!(
             matches!(&a[2].launch, Launch::Program { args, .. } if args == &["run", "--preempt-scan", "0", "--stats", "10"])
         );
-        let a = arms(&names("default,mlsched-premin250"), p, p).unwrap();
+        let a = arms(&names("default,mlsched-premin250"), p, p, p).unwrap();
         assert!(
             matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run", "--preempt-min-us", "250", "--stats", "10"])
         );
-        let a = arms(&names("default,mlsched-nowakelocal,mlsched-nodirect"), p, p).unwrap();
+        let a = arms(
+            &names("default,mlsched-nowakelocal,mlsched-nodirect"),
+            p,
+            p,
+            p,
+        )
+        .unwrap();
         assert!(
             matches!(&a[2].launch, Launch::Program { args, .. } if args == &["run", "--no-direct-preempt", "--stats", "10"])
         );
@@ -219,16 +260,41 @@ mod tests {
             matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run", "--no-wake-local", "--stats", "10"])
         );
         // A previous build: from the peers folder, run as mlsched is.
-        let a = arms(&names("default,mlsched-prev"), p, p).unwrap();
+        let a = arms(&names("default,mlsched-prev"), p, p, p).unwrap();
         assert!(matches!(&a[1].launch, Launch::Unavailable(w) if w.contains("previous revision")));
         std::fs::write(dir.path().join("scx_mlsched-prev"), "").unwrap();
-        let a = arms(&names("default,mlsched-prev"), p, dir.path()).unwrap();
+        let a = arms(&names("default,mlsched-prev"), p, dir.path(), p).unwrap();
         assert!(
             matches!(&a[1].launch, Launch::Program { path, args } if args == &["run", "--stats", "10"] && path.ends_with("scx_mlsched-prev"))
         );
+        assert!(!a[1].ours, "a previous build may not know --record");
+        // Exploring, and a model file from the models folder.
+        let a = arms(&names("default,mlsched-explore0.1"), p, p, p).unwrap();
+        assert!(
+            matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run", "--explore", "0.1", "--stats", "10"])
+        );
+        for bad in [
+            "mlsched-explore0",
+            "mlsched-explore0.7",
+            "mlsched-explorex",
+            "mlsched-explore",
+        ] {
+            assert!(
+                arms(&names(&format!("default,{bad}")), p, p, p).is_err(),
+                "{bad}"
+            );
+        }
+        let a = arms(&names("default,mlsched-ml-outcome"), p, p, dir.path()).unwrap();
+        assert!(matches!(&a[1].launch, Launch::Unavailable(w) if w.contains("outcome.json")));
+        std::fs::write(dir.path().join("outcome.json"), "").unwrap();
+        let a = arms(&names("default,mlsched-ml-outcome"), p, p, dir.path()).unwrap();
+        let want = dir.path().join("outcome.json");
+        assert!(
+            matches!(&a[1].launch, Launch::Program { args, .. } if args[..4] == ["run", "--policy", "ml", "--model"] && std::path::Path::new(&args[4]) == want)
+        );
         // Not a count: a peer of that name, not installed.
         for bad in ["mlsched-scan-1", "mlsched-scanx", "mlsched-scan"] {
-            let a = arms(&names(&format!("default,{bad}")), p, p).unwrap();
+            let a = arms(&names(&format!("default,{bad}")), p, p, p).unwrap();
             assert!(!a[1].available(), "{bad}");
         }
     }
@@ -236,9 +302,9 @@ mod tests {
     #[test]
     fn baseline_is_required_and_names_unique() {
         let p = Path::new("/nonexistent");
-        assert!(arms(&names("mlsched,bpfland"), p, p).is_err());
-        assert!(arms(&names("default,mlsched,mlsched"), p, p).is_err());
-        assert!(arms(&names("default,"), p, p).is_err());
+        assert!(arms(&names("mlsched,bpfland"), p, p, p).is_err());
+        assert!(arms(&names("default,mlsched,mlsched"), p, p, p).is_err());
+        assert!(arms(&names("default,"), p, p, p).is_err());
     }
 
     #[test]

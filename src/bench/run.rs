@@ -76,7 +76,7 @@ struct Attached {
 
 /// Start the arm's scheduler and wait until the kernel shows it enabled.
 /// On any failure the scheduler process is killed (Bg's drop).
-fn attach(arm: &Arm, log: &Path) -> Result<Option<Attached>> {
+fn attach(arm: &Arm, extra: &[String], log: &Path) -> Result<Option<Attached>> {
     if !wait_for(Duration::from_secs(30), || {
         ext_state() == ExtState::Disabled
     }) {
@@ -91,7 +91,7 @@ fn attach(arm: &Arm, log: &Path) -> Result<Option<Attached>> {
         Launch::Unavailable(why) => bail!("not available: {why}"),
     };
     let mut proc = Bg::spawn(
-        Command::new(path).args(args),
+        Command::new(path).args(args).args(extra),
         &path.display().to_string(),
         Some(log),
     )?;
@@ -372,6 +372,35 @@ fn sh(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// `bench --record`: what each of this binary's runs records.
+pub struct RecordRuns {
+    pub max_rows: u64,
+    /// The bench seed, logged in each file's header.
+    pub seed: u64,
+}
+
+impl RecordRuns {
+    /// `run` options recording into `file`, its header saying which run.
+    pub fn args(&self, file: &Path, arm: &str, shape: Shape, round: u32) -> Vec<String> {
+        let mut v = vec![
+            "--record".to_string(),
+            file.to_string_lossy().into_owned(),
+            "--record-max".into(),
+            self.max_rows.to_string(),
+        ];
+        for (k, val) in [
+            ("bench_seed", self.seed.to_string()),
+            ("shape", shape.name().to_string()),
+            ("round", round.to_string()),
+            ("arm", arm.to_string()),
+        ] {
+            v.push("--record-meta".into());
+            v.push(format!("{k}={val}"));
+        }
+        v
+    }
+}
+
 pub struct Runner {
     pub scope: Scope,
     pub cpus: usize,
@@ -383,6 +412,9 @@ pub struct Runner {
     /// workload (None where they could not be set up: the runs then
     /// record no per-workload counts).
     pub traced: Option<(trace::Cgroups, trace::Tracer)>,
+    /// `bench --record`: this binary's arms record into
+    /// runs/<stem>.records.csv.
+    pub record: Option<RecordRuns>,
 }
 
 impl Runner {
@@ -413,7 +445,13 @@ impl Runner {
                     let _ = fs::remove_file(self.tree.run.join(t));
                 }
             }
-            let mut att = attach(arm, &sched_log)?;
+            let extra = match &self.record {
+                Some(r) if arm.ours => {
+                    r.args(&stem.with_extension("records.csv"), &arm.name, shape, round)
+                }
+                _ => vec![],
+            };
+            let mut att = attach(arm, &extra, &sched_log)?;
             if let Some(a) = &att {
                 rec.ops = a.ops.clone();
             }
@@ -571,5 +609,51 @@ impl Runner {
             rec.migrations
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command as Cmd};
+    use clap::Parser;
+
+    /// What `bench --record` adds is a valid `run` command line, and the
+    /// header says which run the file came from.
+    #[test]
+    fn record_args_are_run_options() {
+        let r = RecordRuns {
+            max_rows: 1234,
+            seed: 59,
+        };
+        let extra = r.args(
+            Path::new("/o/r1.records.csv"),
+            "mlsched-explore0.1",
+            Shape::Units,
+            3,
+        );
+        let argv = ["scx_mlsched", "run", "--explore", "0.1", "--stats", "10"]
+            .into_iter()
+            .map(String::from)
+            .chain(extra);
+        let Some(Cmd::Run(o)) = Cli::try_parse_from(argv).unwrap().cmd else {
+            panic!("not a run")
+        };
+        assert_eq!(o.record.as_deref(), Some(Path::new("/o/r1.records.csv")));
+        assert_eq!(o.record_max, 1234);
+        let meta: Vec<String> = o
+            .record_meta
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        assert_eq!(
+            meta,
+            [
+                "bench_seed=59",
+                "shape=units",
+                "round=3",
+                "arm=mlsched-explore0.1"
+            ]
+        );
     }
 }

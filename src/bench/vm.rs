@@ -113,19 +113,26 @@ pub fn run(opts: &BenchOpts, out: &Path) -> Result<()> {
         bail!("scx_mlsched bench must run as root (it installs the workloads and boots the VM test bed)");
     }
     let exe = std::env::current_exe()?;
-    plan::arms(&opts.schedulers, &exe, &opts.peers_dir)?;
+    let models = opts.models_dir();
+    plan::arms(&opts.schedulers, &exe, &opts.peers_dir, &models)?;
     setup(&repo, opts)?;
     // Resolved after setup, which may just have built the peers.
-    let arms = plan::arms(&opts.schedulers, &exe, &opts.peers_dir)?;
+    let arms = plan::arms(&opts.schedulers, &exe, &opts.peers_dir, &models)?;
 
     let stage = PathBuf::from(STAGE);
     let _ = std::fs::remove_dir_all(&stage);
     std::fs::create_dir_all(stage.join("peers"))?;
+    std::fs::create_dir_all(stage.join("models"))?;
     std::fs::copy(&exe, stage.join("scx_mlsched")).context("staging scx_mlsched")?;
     for a in &arms {
         if let Launch::Program { path, .. } = &a.launch {
             if path != &exe {
                 std::fs::copy(path, stage.join("peers").join(path.file_name().unwrap()))?;
+            }
+            if let Some(name) = a.name.strip_prefix("mlsched-ml-") {
+                let file = format!("{name}.json");
+                std::fs::copy(models.join(&file), stage.join("models").join(&file))
+                    .with_context(|| format!("staging the model {file}"))?;
             }
         }
     }
@@ -170,6 +177,10 @@ pub fn run(opts: &BenchOpts, out: &Path) -> Result<()> {
         ),
         format!("--seed {}", opts.seed),
         format!("--peers-dir {}", q(&stage.join("peers").to_string_lossy())),
+        format!(
+            "--models-dir {}",
+            q(&stage.join("models").to_string_lossy())
+        ),
         format!("--workdir {}", q(&opts.workdir.to_string_lossy())),
         "--fio-target /dev/vda".into(),
         format!("--out {}", q(&guest_out.to_string_lossy())),
@@ -180,6 +191,9 @@ pub fn run(opts: &BenchOpts, out: &Path) -> Result<()> {
     ];
     if opts.quick {
         guest.push("--quick".into());
+    }
+    if opts.record {
+        guest.push(format!("--record --record-max {}", opts.record_max));
     }
     info!(
         "booting the VM test bed ({} vCPUs, {}): {runs} runs, at most {} min",
