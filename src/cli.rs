@@ -143,7 +143,13 @@ pub struct RunOpts {
 
     /// Record the scheduler's own decisions (any policy) into this serving
     /// dataset: features, the verdict acted on (label), the decision point
-    /// and the CPU pair. `scx_mlsched skew` compares it with training data.
+    /// and the CPU pair, its propensity, and its outcome (the wait until the
+    /// task ran, where, for how long, and whether it moved again or back
+    /// within 10 ms).  At most one decision per task and scheduling
+    /// episode, at a stage drawn uniformly (wakeup placement, enqueue,
+    /// preempting wakee or a steal), and none while the task's previous
+    /// window is open (counted as superseded; tasks that exit first, as
+    /// censored). `scx_mlsched skew` compares it with training data.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
 

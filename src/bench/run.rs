@@ -372,6 +372,15 @@ fn sh(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// A run's file: `stem` + "." + `ext`.  Not with_extension, which would
+/// cut an arm's name at its last dot (mlsched-explore0.2 -> ...explore0).
+fn beside(stem: &Path, ext: &str) -> PathBuf {
+    let mut s = stem.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
 /// `bench --record`: what each of this binary's runs records.
 pub struct RecordRuns {
     pub max_rows: u64,
@@ -435,7 +444,7 @@ impl Runner {
             ..Default::default()
         };
         let stem = self.runs_dir.join(rec.stem());
-        let sched_log = stem.with_extension("sched.log");
+        let sched_log = beside(&stem, "sched.log");
         let res = (|| -> Result<()> {
             self.tree.fresh()?;
             // A unit the pristine tree holds compiled already (a native
@@ -447,7 +456,7 @@ impl Runner {
             }
             let extra = match &self.record {
                 Some(r) if arm.ours => {
-                    r.args(&stem.with_extension("records.csv"), &arm.name, shape, round)
+                    r.args(&beside(&stem, "records.csv"), &arm.name, shape, round)
                 }
                 _ => vec![],
             };
@@ -485,11 +494,11 @@ impl Runner {
     /// ends, all three get SIGINT (each writes its results on it), so fio's
     /// I/O and the latency samples cover exactly the compile.
     fn measure(&self, stem: &Path, shape: Shape, rec: &mut RunRecord) -> Result<()> {
-        let fio_out = stem.with_extension("fio.json");
-        let fio_log = stem.with_extension("fio.log");
-        let ct_out = stem.with_extension("cyclictest.json");
-        let perf_out = stem.with_extension("perf.csv");
-        let make_log = stem.with_extension("make.log");
+        let fio_out = beside(stem, "fio.json");
+        let fio_log = beside(stem, "fio.log");
+        let ct_out = beside(stem, "cyclictest.json");
+        let perf_out = beside(stem, "perf.csv");
+        let make_log = beside(stem, "make.log");
 
         let perf_t0 = Instant::now();
         let perf = Bg::spawn(
@@ -617,6 +626,12 @@ mod tests {
     use super::*;
     use crate::cli::{Cli, Command as Cmd};
     use clap::Parser;
+
+    #[test]
+    fn run_files_keep_the_whole_arm_name() {
+        let f = beside(Path::new("/o/r1-units-mlsched-explore0.2"), "records.csv");
+        assert_eq!(f, Path::new("/o/r1-units-mlsched-explore0.2.records.csv"));
+    }
 
     /// What `bench --record` adds is a valid `run` command line, and the
     /// header says which run the file came from.
