@@ -950,3 +950,40 @@ mod tests {
         );
     }
 }
+
+/// The shipped outcome model is what `train --target outcome` makes of the
+/// shipped exploration logs, with the settings the model file records.
+#[cfg(all(test, feature = "parquet"))]
+mod shipped {
+    use super::*;
+    use crate::learn::train::{ClassWeight, Split, Target};
+    use std::path::Path;
+
+    #[test]
+    fn outcome_model_retrains_from_the_shipped_logs() {
+        let top = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let model = Model::load(&top.join("model/outcome.json")).expect("model/outcome.json");
+        let t = &model.training;
+        assert_eq!(t.target, "outcome");
+        let o = TrainOpts {
+            datasets: t.datasets.iter().map(|d| top.join(d)).collect(),
+            holdout: vec![],
+            out: PathBuf::new(),
+            max_depth: t.max_depth as u64,
+            min_samples_leaf: t.min_samples_leaf,
+            class_weight: ClassWeight::Balanced,
+            test_fraction: 0.2,
+            split: Split::from_name(&t.split).unwrap(),
+            folds: 0,
+            seed: t.seed,
+            scheduler_points: false,
+            points: model.points.clone(),
+            target: Target::Outcome,
+            penalty_us: t.penalty_us.expect("an outcome model records its penalty"),
+            min_explored: 200,
+        };
+        let again = train(&o).unwrap();
+        assert_eq!(again.nodes, model.nodes);
+        assert_eq!(again.points, model.points);
+    }
+}
