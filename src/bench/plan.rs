@@ -106,13 +106,21 @@ pub fn arms(
             "mlsched-ml" => mlsched(&["--policy", "ml"]),
             // A model file other than the embedded one (an outcome-trained
             // tree beside the shipped imitation, in one boot).
+            // Named on purpose: a missing file is an error, not an arm
+            // that silently does not run.
             ml if ml.starts_with("mlsched-ml-") => {
-                let file = models_dir.join(format!("{}.json", &ml["mlsched-ml-".len()..]));
-                if file.is_file() {
-                    mlsched(&["--policy", "ml", "--model", &file.to_string_lossy()])
-                } else {
-                    Launch::Unavailable(format!("{} is missing", file.display()))
+                let stem = &ml["mlsched-ml-".len()..];
+                if stem.is_empty() || stem.contains('/') {
+                    bail!("--schedulers: {ml}: NAME must be a file name in --models-dir");
                 }
+                let file = models_dir.join(format!("{stem}.json"));
+                if !file.is_file() {
+                    bail!(
+                        "--schedulers: {ml}: {} is missing (--models-dir)",
+                        file.display()
+                    );
+                }
+                mlsched(&["--policy", "ml", "--model", &file.to_string_lossy()])
             }
             // The heuristic decides; the tree walks beside it at every
             // decision point, for its agreement per point under this load.
@@ -284,8 +292,9 @@ mod tests {
                 "{bad}"
             );
         }
-        let a = arms(&names("default,mlsched-ml-outcome"), p, p, dir.path()).unwrap();
-        assert!(matches!(&a[1].launch, Launch::Unavailable(w) if w.contains("outcome.json")));
+        let e = arms(&names("default,mlsched-ml-outcome"), p, p, dir.path()).unwrap_err();
+        assert!(e.to_string().contains("outcome.json is missing"), "{e}");
+        assert!(arms(&names("default,mlsched-ml-../x"), p, p, dir.path()).is_err());
         std::fs::write(dir.path().join("outcome.json"), "").unwrap();
         let a = arms(&names("default,mlsched-ml-outcome"), p, p, dir.path()).unwrap();
         let want = dir.path().join("outcome.json");

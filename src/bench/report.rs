@@ -500,8 +500,12 @@ pub fn rewrite(dir: &Path) -> Result<String> {
         let p = e?.path();
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         // r<round>-<arm>.json, not fio's or cyclictest's r<round>-<arm>.<tool>.json
+        // (an arm's name may hold a dot: mlsched-explore0.2)
+        let tool = [".fio.json", ".cyclictest.json"]
+            .iter()
+            .any(|t| name.ends_with(t));
         match name.strip_suffix(".json") {
-            Some(stem) if stem.starts_with('r') && !stem.contains('.') => runs.push(
+            Some(stem) if stem.starts_with('r') && !tool => runs.push(
                 serde_json::from_str(&read(&p)?).with_context(|| format!("{}", p.display()))?,
             ),
             _ => {}
@@ -721,7 +725,7 @@ mod tests {
                 ("default", 100.0),
                 ("mlsched", 80.0),
                 ("bpfland", 100.0),
-                ("mlsched-x", 88.0),
+                ("mlsched-x0.5", 88.0),
             ] {
                 let mut r = RunRecord {
                     arm: arm.into(),
@@ -734,7 +738,7 @@ mod tests {
                 runs.push(r);
             }
         }
-        let names: Vec<String> = ["default", "mlsched", "bpfland", "mlsched-x", "rusty"]
+        let names: Vec<String> = ["default", "mlsched", "bpfland", "mlsched-x0.5", "rusty"]
             .map(String::from)
             .to_vec();
         let env = Environment {
@@ -760,7 +764,7 @@ mod tests {
         // A variant against mlsched: 88 / 80 in every round.
         let var = md
             .lines()
-            .find(|l| l.starts_with("| mlsched-x / mlsched |"))
+            .find(|l| l.starts_with("| mlsched-x0.5 / mlsched |"))
             .unwrap_or_else(|| panic!("{md}"));
         assert!(var.contains("1.10 [1.10–1.10] worse"), "{var}");
         assert!(!md.contains("| mlsched / mlsched"), "{md}");
@@ -769,8 +773,17 @@ mod tests {
         // and rusty (in env.json, never run) unavailable, with its reason.
         let dir = folder(&env, &runs);
         fs::write(dir.path().join("runs/r1-default.fio.json"), "{}").unwrap();
+        fs::write(
+            dir.path().join("runs/r1-mlsched-x0.5.cyclictest.json"),
+            "{}",
+        )
+        .unwrap();
         let again = rewrite(dir.path()).unwrap();
         assert!(again.contains(row), "{again}");
+        assert!(
+            again.contains(var),
+            "a dotted arm's runs are read back: {again}"
+        );
         assert!(
             again.contains("| rusty | not available: not built |"),
             "{again}"

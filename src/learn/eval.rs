@@ -54,6 +54,12 @@ pub struct EvalOpts {
     /// With --policy-value: warn below this effective sample size.
     #[arg(long, default_value_t = 100.0)]
     pub min_ess: f64,
+    /// With --policy-value: only the rows at the points the model declares
+    /// (where it and the heuristic can differ).  On on-policy logs (`run
+    /// --policy ml --record`, and the heuristic's), the measured mean cost
+    /// there is what the exploration logs' estimates predict.
+    #[arg(long)]
+    pub model_points: bool,
 }
 
 /// One dataset's score and the rows (0-based) where model and label differ.
@@ -137,7 +143,14 @@ pub fn run(o: &EvalOpts) -> Result<()> {
         };
         print!(
             "{}",
-            crate::learn::outcome::policy_value(&model, &o.datasets, o.penalty_us, b, o.min_ess)?
+            crate::learn::outcome::policy_value(
+                &model,
+                &o.datasets,
+                o.model_points,
+                o.penalty_us,
+                b,
+                o.min_ess
+            )?
         );
         return Ok(());
     }
@@ -209,6 +222,7 @@ mod tests {
             block_rows: 256,
             seed: 1,
             min_ess: 100.0,
+            model_points: false,
         };
         let text = report(&o, &model, &[ds.clone(), ds]);
         assert!(text.contains("balanced_accuracy="), "{text}");

@@ -271,7 +271,15 @@ fn ci95(v: &mut Vec<f64>) -> (f64, f64) {
 /// Estimate the mean cost of `pi` on `rows` (of `files`), with 95 %
 /// percentile intervals from a block bootstrap.
 pub fn estimate(rows: &[Logged], files: &[Range<usize>], pi: &Policy, b: Bootstrap) -> Estimate {
-    let w = weights(rows, pi);
+    weighted(rows, files, weights(rows, pi), b)
+}
+
+/// The logging policy's own mean cost (every weight 1), with its interval.
+pub fn logging_estimate(rows: &[Logged], files: &[Range<usize>], b: Bootstrap) -> Estimate {
+    weighted(rows, files, vec![1.0; rows.len()], b)
+}
+
+fn weighted(rows: &[Logged], files: &[Range<usize>], w: Vec<f64>, b: Bootstrap) -> Estimate {
     let (ips, snips) = ips_snips(rows, &w, 0..rows.len());
     let (sw, sw2) = w.iter().fold((0.0, 0.0), |(a, b), x| (a + x, b + x * x));
     let blocks = blocks(rows.len(), files, b.block_rows);
@@ -396,10 +404,11 @@ pub fn report(
         b.block_rows,
         b.seed
     );
+    let (lo, hi) = logging_estimate(&logs.rows, &logs.files, b).ips_ci;
     let _ = writeln!(
         out,
-        "  logging policy (on-policy mean): {:.1}; the recordings superseded {} decisions (made \
-         while their task's last recorded one was in its window) and censored {}",
+        "  logging policy (on-policy mean): {:.1} [{lo:.1}, {hi:.1}]; the recordings superseded {} \
+         decisions (made while their task's last recorded one was in its window) and censored {}",
         logging_mean(&logs.rows),
         logs.superseded,
         logs.censored
@@ -420,7 +429,8 @@ pub fn report(
         }
         _ => String::new(),
     };
-    if logs.explored() {
+    let explored = logs.explored();
+    if explored {
         for ((name, e), (_, pi)) in ests.iter().zip(policies) {
             let _ = writeln!(
                 out,
@@ -429,29 +439,37 @@ pub fn report(
                 vs(&logs.rows, &logs.files, name, pi)
             );
         }
-        let mut points: Vec<u32> = logs.rows.iter().map(|r| r.point).collect();
-        points.sort_unstable();
-        points.dedup();
-        for p in points {
-            // One point's rows, with each file's range mapped to them.
-            let at = subset(logs, |i| logs.rows[i].point == p);
-            let (rows, files) = (&at.rows, &at.files);
+    }
+    let mut points: Vec<u32> = logs.rows.iter().map(|r| r.point).collect();
+    points.sort_unstable();
+    points.dedup();
+    for p in points {
+        // One point's rows, with each file's range mapped to them.  The
+        // logging policy's measured mean, with its interval, is what an
+        // on-policy log (no exploration) can give: the check of another
+        // log's estimates.
+        let at = subset(logs, |i| logs.rows[i].point == p);
+        let (rows, files) = (&at.rows, &at.files);
+        let (lo, hi) = logging_estimate(rows, files, b).ips_ci;
+        let _ = writeln!(
+            out,
+            "  at {} ({} rows, logging mean {:.1} [{lo:.1}, {hi:.1}]){}",
+            dataset::point_name(p as i64),
+            rows.len(),
+            logging_mean(rows),
+            if explored { ":" } else { "" }
+        );
+        if !explored {
+            continue;
+        }
+        for (name, pi) in policies {
+            let e = estimate(rows, files, pi, b);
             let _ = writeln!(
                 out,
-                "  at {} ({} rows, logging mean {:.1}):",
-                dataset::point_name(p as i64),
-                rows.len(),
-                logging_mean(rows)
+                "    {name:<10} {}{}",
+                fmt_est(&e),
+                vs(rows, files, name, pi)
             );
-            for (name, pi) in policies {
-                let e = estimate(rows, files, pi, b);
-                let _ = writeln!(
-                    out,
-                    "    {name:<10} {}{}",
-                    fmt_est(&e),
-                    vs(rows, files, name, pi)
-                );
-            }
         }
     }
     for w in warnings(logs, &ests, min_ess) {
@@ -546,7 +564,6 @@ pub fn check_trainable(logs: &Logs, min_explored: usize) -> Result<()> {
     Ok(())
 }
 
-/// The rows `idx` of `logs`, with each file's share as one range.
 /// The rows `keep` keeps, each file's range mapped to them.  The counts of
 /// what was left out (superseded, censored, ...) stay the whole logs'.
 fn subset(logs: &Logs, keep: impl Fn(usize) -> bool) -> Logs {
@@ -663,11 +680,17 @@ pub fn train(o: &TrainOpts) -> Result<Model> {
 pub fn policy_value(
     model: &Model,
     paths: &[PathBuf],
+    model_points: bool,
     penalty_us: f64,
     b: Bootstrap,
     min_ess: f64,
 ) -> Result<String> {
-    let logs = Logs::read(paths, &[], penalty_us)?;
+    let points = if model_points {
+        parse_points(&model.points)?
+    } else {
+        vec![]
+    };
+    let logs = Logs::read(paths, &points, penalty_us)?;
     if logs.rows.is_empty() {
         bail!("no explorable row in the logs: record with --explore EPS");
     }
@@ -751,6 +774,9 @@ mod tests {
         assert_eq!((migrate.matched, stay.matched), (20, 180));
         let mix = ctx.iter().map(|c| 0.9 * c.1 + 0.1 * c.2).sum::<f64>() / 2.0;
         assert!((logging_mean(&rows) - mix).abs() < 1e-9);
+        let logged = logging_estimate(&rows, &files, boot());
+        assert!((logged.ips - mix).abs() < 1e-9, "{logged:?}");
+        assert!(logged.ips_ci.0 <= mix && mix <= logged.ips_ci.1);
         // The best policy migrates only the long runs: 50 and 800.
         let best = estimate(&rows, &files, &|r: &Logged| r.x[RUN_AVG] >= 2000, boot());
         assert!((best.snips - 425.0).abs() < 1e-9, "{best:?}");
@@ -869,6 +895,11 @@ mod tests {
             text.contains("deterministic") && !text.contains("IPS"),
             "{text}"
         );
+        // What an on-policy log gives: its measured mean, per point.
+        assert!(
+            text.contains("at steal_llc_dsq (500 rows, logging mean 1.0 [1.0, 1.0])"),
+            "{text}"
+        );
     }
 
     /// Migrating is cheaper exactly for runs of 2 ms or more: the outcome
@@ -965,6 +996,7 @@ mod shipped {
         let model = Model::load(&top.join("model/outcome.json")).expect("model/outcome.json");
         let t = &model.training;
         assert_eq!(t.target, "outcome");
+        let tmp = tempfile::tempdir().unwrap();
         let o = TrainOpts {
             datasets: t.datasets.iter().map(|d| top.join(d)).collect(),
             holdout: vec![],
@@ -982,7 +1014,15 @@ mod shipped {
             penalty_us: t.penalty_us.expect("an outcome model records its penalty"),
             min_explored: 200,
         };
-        let again = train(&o).unwrap();
+        let again = train(&TrainOpts {
+            out: tmp.path().join("outcome.json"),
+            ..o
+        })
+        .unwrap();
+        assert_eq!(
+            again.training.rows, t.rows,
+            "the same rows (test fraction 0.2)"
+        );
         assert_eq!(again.nodes, model.nodes);
         assert_eq!(again.points, model.points);
     }
