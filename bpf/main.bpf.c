@@ -72,6 +72,7 @@ const volatile u32 preempt_scan = 0;	/* other CPUs of the LLC a queued wakeup ma
 const volatile u32 wake_local = 1;	/* try the waking CPU first (off: --no-wake-local) */
 const volatile u64 preempt_min_ns = 250000;	/* the run a wakeup preemption waits for (--preempt-min-us) */
 const volatile u32 preempt_direct = 1;	/* a preempting wakee goes to its victim's local DSQ (off: --no-direct-preempt) */
+const volatile u32 requeue_local = 0;	/* B: a cache-hot requeue stays on its CPU's DSQ, as a wakeup does (--requeue-local) */
 const volatile u32 nr_cpus = 1;
 const volatile u32 nr_llcs = 1;
 const volatile s32 cpu_llc[MAX_CPUS];
@@ -343,6 +344,11 @@ static __always_inline s32 mig_hard_rules(const struct mig_features *in)
 	return -1;
 }
 
+static bool point_is_enqueue(u32 point)
+{
+	return point == POINT_ENQ_WAKEUP || point == POINT_ENQ_REQUEUE;
+}
+
 /*
  * The heuristic, on features and the decision point only: at each point
  * the rule the scheduler followed there before the gate asked (so that
@@ -355,7 +361,10 @@ static __always_inline s32 mig_hard_rules(const struct mig_features *in)
  *   B (enqueue): a pinned task stays (migration disabled, or allowed on one
  *     CPU only: dst_allowed 0 for the pool), and so does a cache-hot
  *     wakeup; anything else goes to the LLC's pool.  A preempted task is
- *     hot too, but leaves: its CPU runs another task now.
+ *     hot too, but leaves: its CPU runs another task now.  With
+ *     --requeue-local (issue #24's hypothesis H2, off by default) a
+ *     cache-hot requeue stays on its CPU's queue as a wakeup does, as the
+ *     fair class keeps a preempted task on its runqueue; idle CPUs steal it.
  */
 static __always_inline s32 can_migrate_decide(const struct mig_features *in, u32 point)
 {
@@ -366,9 +375,9 @@ static __always_inline s32 can_migrate_decide(const struct mig_features *in, u32
 	hard = mig_hard_rules(in);
 	if (hard >= 0)
 		return hard;
-	if (point == POINT_ENQ_REQUEUE)
+	if (point == POINT_ENQ_REQUEUE && !requeue_local)
 		return MIG_ALLOWED;
-	if (point == POINT_ENQ_WAKEUP)
+	if (point_is_enqueue(point))
 		return in->f[FEAT_delta_hot] ? MIG_DENY_HOT : MIG_ALLOWED;
 	if (!in->f[FEAT_delta_hot])
 		return MIG_ALLOWED;
@@ -380,11 +389,6 @@ static __always_inline s32 can_migrate_decide(const struct mig_features *in, u32
 static bool point_is_steal(u32 point)
 {
 	return point == POINT_STEAL_CPU_DSQ || point == POINT_STEAL_LLC_DSQ;
-}
-
-static bool point_is_enqueue(u32 point)
-{
-	return point == POINT_ENQ_WAKEUP || point == POINT_ENQ_REQUEUE;
 }
 
 /*

@@ -235,6 +235,15 @@ pub struct RunOpts {
     #[arg(long)]
     pub no_direct_preempt: bool,
 
+    /// Keep a cache-hot task that is queued again without a wakeup
+    /// (preempted, or its slice ended) on its own CPU's DSQ, as a cache-hot
+    /// wakeup is kept, instead of the LLC's shared DSQ; an idle CPU steals
+    /// it through the gate.  The fair class keeps a preempted task on its
+    /// runqueue the same way.  Off by default until the benchmark shows it
+    /// (issue #24's hypothesis H2; the arm `mlsched-requeuelocal`).
+    #[arg(long)]
+    pub requeue_local: bool,
+
     /// Print statistics every SECS seconds while running: one line per
     /// interval, saying how many tasks moved and by which path, who decided
     /// (the model, the heuristic) and how, the queued wakeups' mean wait,

@@ -71,7 +71,8 @@ const STATS_SECS: &str = "10";
 /// `mlsched-ml` (its learned tree, the embedded model), `mlsched-shadow`
 /// (the heuristic, with the tree walked beside it), `mlsched-scanN`
 /// (the heuristic with `--preempt-scan N`), `mlsched-nowakelocal` (with
-/// `--no-wake-local`), `mlsched-preminUS` (with `--preempt-min-us US`),
+/// `--no-wake-local`), `mlsched-requeuelocal` (with `--requeue-local`),
+/// `mlsched-preminUS` (with `--preempt-min-us US`),
 /// `mlsched-nodirect` (with `--no-direct-preempt`), `mlsched-exploreEPS`
 /// (the heuristic with `--explore EPS`: logs for `train --target outcome`
 /// when the benchmark records), `mlsched-ml-NAME` (`--policy ml` with the
@@ -131,6 +132,9 @@ pub fn arms(
             // DSQs and their CPU kicked (the behaviour before direct
             // preemption).
             "mlsched-nodirect" => mlsched(&["--no-direct-preempt"]),
+            // The heuristic with cache-hot requeues kept on their CPU's
+            // queue (issue #24's hypothesis H2).
+            "mlsched-requeuelocal" => mlsched(&["--requeue-local"]),
             // The heuristic with another --preempt-scan, to weigh that
             // choice in one boot (mlsched-scan1: the previous CPU only;
             // mlsched-scan0: only the CPU running the wakeup).
@@ -255,12 +259,15 @@ mod tests {
             matches!(&a[1].launch, Launch::Program { args, .. } if args == &["run", "--preempt-min-us", "250", "--stats", "10"])
         );
         let a = arms(
-            &names("default,mlsched-nowakelocal,mlsched-nodirect"),
+            &names("default,mlsched-nowakelocal,mlsched-nodirect,mlsched-requeuelocal"),
             p,
             p,
             p,
         )
         .unwrap();
+        assert!(
+            matches!(&a[3].launch, Launch::Program { args, .. } if args == &["run", "--requeue-local", "--stats", "10"])
+        );
         assert!(
             matches!(&a[2].launch, Launch::Program { args, .. } if args == &["run", "--no-direct-preempt", "--stats", "10"])
         );

@@ -89,29 +89,63 @@ pub const SCHEDULER_POINTS: [u32; 6] = [
     c::mig_point_POINT_PREEMPT_WAKEE,
 ];
 
-/// The heuristic of decision point `point` (enum mig_point); the kernel's
-/// rule at steals and at the collector's points.
-///   A (wake idle), C (preempt wakee): allow.  The idle search chose the
-///     CPU; C is asked only where the direct-preemption rule holds.
-///   B (enqueue, wakeup or not): migration disabled, or a single allowed
-///     CPU (dst_allowed 0 for the pool), stays; a cache-hot wakeup stays;
-///     the rest goes to the LLC's pool.  running is 0 there by definition.
-pub fn decide_at(v: &FeatureVec, point: u32) -> Verdict {
-    // (what it reads is RULE_INPUTS, and nothing at A and C: can_migrate()'s
-    // fast path relies on it)
-    match point {
-        c::mig_point_POINT_WAKE_IDLE | c::mig_point_POINT_PREEMPT_WAKEE => Verdict::Allowed,
-        c::mig_point_POINT_ENQ_WAKEUP | c::mig_point_POINT_ENQ_REQUEUE => match decide(v) {
-            hard @ (Verdict::DenyPinned | Verdict::DenyAffinity | Verdict::DenyRunning) => hard,
-            _ if point == c::mig_point_POINT_ENQ_WAKEUP
-                && f(v, c::mlsched_feature_FEAT_delta_hot) != 0 =>
-            {
-                Verdict::DenyHot
-            }
-            _ => Verdict::Allowed,
-        },
-        _ => decide(v),
+/// The scheduler's options that change its heuristic (the rodata of
+/// can_migrate_decide()); the default is the heuristic as shipped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rules {
+    /// `--requeue-local`: a cache-hot requeue (B, not a wakeup) stays.
+    pub requeue_local: bool,
+}
+
+impl Rules {
+    /// The rules of a run with these options.
+    pub fn of(o: &crate::cli::RunOpts) -> Self {
+        Rules {
+            requeue_local: o.requeue_local,
+        }
     }
+
+    /// The rules a `run --record` file was recorded under (its header's
+    /// `requeue_local`; absent in files older than the option: off).
+    pub fn from_meta(meta: &std::collections::BTreeMap<String, String>) -> Self {
+        Rules {
+            requeue_local: meta.get("requeue_local").is_some_and(|v| v == "1"),
+        }
+    }
+
+    /// The header entry from_meta() reads back.
+    pub fn meta(&self) -> (&'static str, String) {
+        ("requeue_local", (self.requeue_local as u8).to_string())
+    }
+
+    /// The heuristic of decision point `point` (enum mig_point); the
+    /// kernel's rule at steals and at the collector's points.
+    ///   A (wake idle), C (preempt wakee): allow.  The idle search chose the
+    ///     CPU; C is asked only where the direct-preemption rule holds.
+    ///   B (enqueue, wakeup or not): migration disabled, or a single allowed
+    ///     CPU (dst_allowed 0 for the pool), stays; a cache-hot wakeup stays
+    ///     (and with requeue_local a cache-hot requeue); the rest goes to
+    ///     the LLC's pool.  running is 0 there by definition.
+    pub fn decide_at(&self, v: &FeatureVec, point: u32) -> Verdict {
+        // (what it reads is RULE_INPUTS, and nothing at A and C: can_migrate()'s
+        // fast path relies on it)
+        let hot_stays = point == c::mig_point_POINT_ENQ_WAKEUP
+            || (point == c::mig_point_POINT_ENQ_REQUEUE && self.requeue_local);
+        match point {
+            c::mig_point_POINT_WAKE_IDLE | c::mig_point_POINT_PREEMPT_WAKEE => Verdict::Allowed,
+            c::mig_point_POINT_ENQ_WAKEUP | c::mig_point_POINT_ENQ_REQUEUE => match decide(v) {
+                hard @ (Verdict::DenyPinned | Verdict::DenyAffinity | Verdict::DenyRunning) => hard,
+                _ if hot_stays && f(v, c::mlsched_feature_FEAT_delta_hot) != 0 => Verdict::DenyHot,
+                _ => Verdict::Allowed,
+            },
+            _ => decide(v),
+        }
+    }
+}
+
+/// The shipped heuristic (default Rules) of decision point `point`.
+pub fn decide_at(v: &FeatureVec, point: u32) -> Verdict {
+    Rules::default().decide_at(v, point)
 }
 
 /// The boolean inputs of the kernel rule: all that decide_at() reads, at
@@ -242,6 +276,14 @@ mod tests {
         // a hot preempted task leaves; a hot wakeup stays, and says why
         let hot = with(cold_movable(), c::mlsched_feature_FEAT_delta_hot, 1);
         assert_eq!(decide_at(&hot, REQUEUE), Verdict::Allowed);
+        let local = Rules {
+            requeue_local: true,
+        };
+        assert_eq!(local.decide_at(&hot, REQUEUE), Verdict::DenyHot);
+        assert_eq!(local.decide_at(&cold_movable(), REQUEUE), Verdict::Allowed);
+        let meta = std::collections::BTreeMap::from([(local.meta().0.to_string(), local.meta().1)]);
+        assert_eq!(Rules::from_meta(&meta), local);
+        assert_eq!(Rules::from_meta(&Default::default()), Rules::default());
         assert_eq!(decide_at(&hot, WAKEUP), Verdict::DenyHot);
         // failed balances do not let a hot wakeup go (they are a steal's)
         let fails = with(hot, c::mlsched_feature_FEAT_extra_fails, 1);

@@ -142,6 +142,7 @@ impl Recorder {
             ),
             ("cache_nice_tries", o.cache_nice_tries.to_string()),
             ("explore_eps", o.explore.to_string()),
+            crate::sched::heuristic::Rules::of(o).meta(),
             (
                 "explore_rng",
                 "bpf_get_prandom_u32 (seeded by the kernel, not reproducible)".to_string(),

@@ -32,7 +32,7 @@ use crate::learn::features::FeatureVec;
 use crate::learn::model::Model;
 use crate::sched::bpf_intf as c;
 use crate::sched::bpf_skel::*;
-use crate::sched::heuristic::Verdict;
+use crate::sched::heuristic::{Rules, Verdict};
 use crate::sched::model_map::{ModelBanks, ModelSource};
 use crate::sched::numa;
 use crate::sched::record::Recorder;
@@ -276,6 +276,7 @@ impl<'a> Scheduler<'a> {
         rodata.preempt_min_ns = opts.preempt_min_ns();
         rodata.wake_local = !opts.no_wake_local as u32;
         rodata.preempt_direct = !opts.no_direct_preempt as u32;
+        rodata.requeue_local = opts.requeue_local as u32;
         rodata.debug_error_after_ns = opts.debug_error_after_ms * 1_000_000;
         rodata.policy = opts.policy.raw();
         rodata.sample_every = opts.sample_every;
@@ -352,7 +353,7 @@ impl<'a> Scheduler<'a> {
         };
         let mut skel = Self::open_load(opts, open_object, false)?;
         heartbeat(&mut skel.maps.bss_data);
-        let twin = RefCell::new(Twin::default());
+        let twin = RefCell::new(Twin::new(Rules::of(opts)));
         let model = match model {
             None => None,
             Some((source, m)) => {
@@ -607,7 +608,7 @@ pub fn selftest(
     for point in 0..c::mig_point_NR_MIG_POINTS {
         for v in vectors {
             let bpf = bpf_decide(&skel, v, point)?;
-            let rust = crate::sched::heuristic::decide_at(v, point);
+            let rust = Rules::of(opts).decide_at(v, point);
             if Verdict::from_raw(bpf) != Some(rust) {
                 bail!(
                     "BPF and Rust disagree at point {} on {v:?}: BPF verdict {bpf}, Rust {} ({})",

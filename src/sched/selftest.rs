@@ -139,6 +139,7 @@ pub fn check_record(paths: &[PathBuf]) -> Result<Vec<String>> {
         if ds.ctx.len() != ds.len() || ds.is_empty() {
             bail!("{}: no rows with a decision point", path.display());
         }
+        let rules = crate::sched::heuristic::Rules::from_meta(&ds.meta);
         // point -> (rows, agreeing rows, moves allowed)
         let mut per: BTreeMap<i64, (usize, usize, usize)> = BTreeMap::new();
         let mut bad = Vec::new();
@@ -155,7 +156,7 @@ pub fn check_record(paths: &[PathBuf]) -> Result<Vec<String>> {
                 );
             }
             let want = u32::try_from(ctx.point)
-                .map(|p| crate::sched::heuristic::decide_at(x, p).allows())
+                .map(|p| rules.decide_at(x, p).allows())
                 .unwrap_or(!*y);
             let e = per.entry(ctx.point).or_default();
             e.0 += 1;

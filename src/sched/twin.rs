@@ -60,10 +60,20 @@ impl TwinCounts {
 #[derive(Default)]
 pub struct Twin {
     trees: BTreeMap<u64, DecisionTree<f64, usize>>,
+    /// The heuristic the running scheduler follows (its options).
+    pub rules: crate::sched::heuristic::Rules,
     pub counts: TwinCounts,
 }
 
 impl Twin {
+    /// A twin of a scheduler that follows `rules`.
+    pub fn new(rules: crate::sched::heuristic::Rules) -> Self {
+        Twin {
+            rules,
+            ..Twin::default()
+        }
+    }
+
     /// Track the model now in force as `generation`.
     pub fn set_model(&mut self, generation: u64, model: &Model) -> Result<()> {
         self.trees.insert(generation, model.linfa_tree()?);
@@ -81,7 +91,7 @@ impl Twin {
         };
         let x: FeatureVec = s.in_.f;
         let linfa = linfa_predict(tree, &x);
-        let heuristic = crate::sched::heuristic::decide_at(&x, s.point);
+        let heuristic = self.rules.decide_at(&x, s.point);
         if heuristic as i64 != s.heuristic as i64 {
             self.counts.heuristic_disagree += 1;
             if self.counts.heuristic_disagree <= LOG_FIRST {

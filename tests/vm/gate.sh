@@ -47,6 +47,22 @@ for p in wake_idle enq_wakeup enq_requeue preempt_wakee; do
 done
 ok "heuristic: every recorded verdict is its point's old rule"
 
+# --requeue-local (issue #24's H2): the header says so, check-record reads
+# the rule from it, and cache-hot requeues stay on their CPU's queue.
+"$BIN" run --requeue-local --record /tmp/rec-rl.csv --record-every 4 --stats 5 >/tmp/sched.log 2>&1 &
+pid=$!
+wait_ops mlsched 60 || fail "scheduler never attached"
+load 8
+stop "$pid"
+"$BIN" selftest --check-record /tmp/rec-rl.csv >/tmp/check.log 2>&1 ||
+    { cat /tmp/check.log; fail "--requeue-local: recorded verdicts differ from its rule"; }
+grep ': enq_requeue: ' /tmp/check.log
+line=$(grep ': enq_requeue: .*(100.00%)' /tmp/check.log) || fail "--requeue-local: no enq_requeue decision"
+rows=$(sed -E 's/.* of ([0-9]+) verdicts.*/\1/' <<<"$line")
+allowed=$(sed -E 's/.*\(([0-9]+) allowed\)$/\1/' <<<"$line")
+[ "$allowed" -lt "$rows" ] || fail "--requeue-local: every requeue went to the pool ($allowed of $rows)"
+ok "--requeue-local: cache-hot requeues stay ($allowed of $rows went to the pool)"
+
 "$BIN" run --policy shadow --stats 5 --stats-verbose --sample-every 4 >/tmp/sched.log 2>&1 &
 pid=$!
 wait_ops mlsched 60 || fail "scheduler never attached"

@@ -7,6 +7,10 @@
 cat /tmp/selftest.log
 [ "$(ext_state)" = disabled ] || fail "selftest left sched_ext $(ext_state)"
 ok "selftest"
+# The same with --requeue-local, whose rule at enq_requeue differs.
+"$BIN" selftest --random 2000 --requeue-local >/tmp/selftest-rl.log 2>&1 ||
+    { cat /tmp/selftest-rl.log; fail "selftest --requeue-local"; }
+ok "selftest --requeue-local"
 # What the verifier said: every struct_ops program the scheduler runs on
 # each decision path was verified, with its instruction count and stack.
 # The policy is a constant to the verifier, which skips what it cannot
