@@ -25,6 +25,21 @@ pub enum Launch {
     Unavailable(String),
 }
 
+impl Launch {
+    /// The model file of a `--model FILE` arm (`mlsched-ml-NAME`), which
+    /// the VM run stages into the guest.
+    pub fn model_file(&self) -> Option<&Path> {
+        match self {
+            Launch::Program { args, .. } => args
+                .iter()
+                .position(|a| a == "--model")
+                .and_then(|i| args.get(i + 1))
+                .map(Path::new),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Arm {
     pub name: String,
@@ -308,6 +323,8 @@ mod tests {
         assert!(
             matches!(&a[1].launch, Launch::Program { args, .. } if args[..4] == ["run", "--policy", "ml", "--model"] && std::path::Path::new(&args[4]) == want)
         );
+        assert_eq!(a[1].launch.model_file(), Some(want.as_path()));
+        assert_eq!(a[0].launch.model_file(), None);
         // Not a count: a peer of that name, not installed.
         for bad in ["mlsched-scan-1", "mlsched-scanx", "mlsched-scan"] {
             let a = arms(&names(&format!("default,{bad}")), p, p, p).unwrap();

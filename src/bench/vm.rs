@@ -129,10 +129,11 @@ pub fn run(opts: &BenchOpts, out: &Path) -> Result<()> {
             if path != &exe {
                 std::fs::copy(path, stage.join("peers").join(path.file_name().unwrap()))?;
             }
-            if let Some(name) = a.name.strip_prefix("mlsched-ml-") {
-                let file = format!("{name}.json");
-                std::fs::copy(models.join(&file), stage.join("models").join(&file))
-                    .with_context(|| format!("staging the model {file}"))?;
+            // The guest resolves the arm again in its own models folder.
+            if let Some(file) = a.launch.model_file() {
+                let name = file.file_name().context("a model file without a name")?;
+                std::fs::copy(file, stage.join("models").join(name))
+                    .with_context(|| format!("staging the model {}", file.display()))?;
             }
         }
     }

@@ -987,7 +987,6 @@ mod tests {
 #[cfg(all(test, feature = "parquet"))]
 mod shipped {
     use super::*;
-    use crate::learn::train::{ClassWeight, Split, Target};
     use std::path::Path;
 
     #[test]
@@ -997,23 +996,9 @@ mod shipped {
         let t = &model.training;
         assert_eq!(t.target, "outcome");
         let tmp = tempfile::tempdir().unwrap();
-        let o = TrainOpts {
-            datasets: t.datasets.iter().map(|d| top.join(d)).collect(),
-            holdout: vec![],
-            out: PathBuf::new(),
-            max_depth: t.max_depth as u64,
-            min_samples_leaf: t.min_samples_leaf,
-            class_weight: ClassWeight::Balanced,
-            test_fraction: 0.2,
-            split: Split::from_name(&t.split).unwrap(),
-            folds: 0,
-            seed: t.seed,
-            scheduler_points: false,
-            points: model.points.clone(),
-            target: Target::Outcome,
-            penalty_us: t.penalty_us.expect("an outcome model records its penalty"),
-            min_explored: 200,
-        };
+        let o = TrainOpts::of_model(&model, top);
+        assert_eq!(o.target, crate::learn::train::Target::Outcome);
+        assert_eq!(o.penalty_us, t.penalty_us.expect("an outcome model records its penalty"));
         let again = train(&TrainOpts {
             out: tmp.path().join("outcome.json"),
             ..o

@@ -143,6 +143,40 @@ pub enum Target {
     Outcome,
 }
 
+#[cfg(test)]
+impl TrainOpts {
+    /// The options a model file records that it was trained with, its
+    /// datasets under `top`: what the shipped-model tests retrain with.
+    pub(crate) fn of_model(model: &Model, top: &std::path::Path) -> Self {
+        let t = &model.training;
+        TrainOpts {
+            datasets: t.datasets.iter().map(|d| top.join(d)).collect(),
+            holdout: vec![],
+            out: PathBuf::new(),
+            max_depth: t.max_depth as u64,
+            min_samples_leaf: t.min_samples_leaf,
+            class_weight: if t.class_weight == "none" {
+                ClassWeight::None
+            } else {
+                ClassWeight::Balanced
+            },
+            test_fraction: 0.2,
+            split: Split::from_name(&t.split).unwrap(),
+            folds: 0,
+            seed: t.seed,
+            scheduler_points: t.scheduler_points,
+            points: model.points.clone(),
+            target: if t.target == "outcome" {
+                Target::Outcome
+            } else {
+                Target::Imitation
+            },
+            penalty_us: t.penalty_us.unwrap_or(500.0),
+            min_explored: 200,
+        }
+    }
+}
+
 /// Offsets of each dataset's rows in the concatenated rows.
 fn offsets(lens: &[usize]) -> impl Iterator<Item = (usize, usize)> + '_ {
     lens.iter().scan(0, |off, &len| {
@@ -749,28 +783,8 @@ mod shipped {
         let top = Path::new(env!("CARGO_MANIFEST_DIR"));
         let model =
             Model::load(&top.join("model/default.json")).expect("model/default.json is shipped");
-        let t = &model.training;
-        let o = TrainOpts {
-            datasets: t.datasets.iter().map(|d| top.join(d)).collect(),
-            holdout: vec![],
-            out: PathBuf::new(),
-            max_depth: t.max_depth as u64,
-            min_samples_leaf: t.min_samples_leaf,
-            class_weight: if t.class_weight == "none" {
-                ClassWeight::None
-            } else {
-                ClassWeight::Balanced
-            },
-            test_fraction: 0.2,
-            split: Split::from_name(&t.split).unwrap(),
-            folds: 0,
-            seed: t.seed,
-            scheduler_points: t.scheduler_points,
-            points: crate::learn::model::steal_points(),
-            target: Target::Imitation,
-            penalty_us: 500.0,
-            min_explored: 200,
-        };
+        let o = TrainOpts::of_model(&model, top);
+        assert_eq!(o.points, crate::learn::model::steal_points());
         let (x, y, sets) = load_all(&o).unwrap();
         let lens: Vec<usize> = sets.iter().map(Dataset::len).collect();
         let (train, _) = split(&o, &y, &lens);
