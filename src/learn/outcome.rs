@@ -998,7 +998,10 @@ mod shipped {
         let tmp = tempfile::tempdir().unwrap();
         let o = TrainOpts::of_model(&model, top);
         assert_eq!(o.target, crate::learn::train::Target::Outcome);
-        assert_eq!(o.penalty_us, t.penalty_us.expect("an outcome model records its penalty"));
+        assert_eq!(
+            o.penalty_us,
+            t.penalty_us.expect("an outcome model records its penalty")
+        );
         let again = train(&TrainOpts {
             out: tmp.path().join("outcome.json"),
             ..o
