@@ -817,6 +817,24 @@ static struct cpu_run *cpu_run_of(s32 cpu)
 }
 
 /*
+ * Kick @cpu if it is idle, so that it runs dispatch: but not the CPU
+ * running this code, unless its idle task is what runs (an interrupt on an
+ * idle CPU).  Anywhere else that CPU reschedules before it can go idle: a
+ * task queued again as it leaves the CPU is followed by that CPU's
+ * dispatch, and a task running there blocks into dispatch.  The kick
+ * would only queue an irq_work on this CPU whose idle check then fails,
+ * one interrupt per call (issue #24: with --requeue-local, one per
+ * requeue kept home, 40,000 more per run, the "IPIs" that doubled).
+ */
+static void kick_if_idle(s32 cpu)
+{
+	if (cpu == bpf_get_smp_processor_id() &&
+	    !(bpf_get_current_task_btf()->flags & PF_IDLE))
+		return;
+	scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+}
+
+/*
  * Wake one idle CPU that @p may run on, so that it runs dispatch and takes
  * work.  scx_bpf_pick_idle_cpu() claims the CPU (clears its idle bit), so
  * that two enqueues do not kick the same one.  Returns whether it kicked.
@@ -978,7 +996,7 @@ static void preempt_defer(s32 cpu, const struct too_soon *soon)
 static u8 wakeup_kick(s32 cpu, s64 lead)
 {
 	if (!lead) {
-		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+		kick_if_idle(cpu);
 		return WAKE_KICKED;
 	}
 	if (lead > 0) {
@@ -1186,7 +1204,7 @@ void BPF_STRUCT_OPS(mlsched_enqueue, struct task_struct *p, u64 enq_flags)
 			outcome = wakeup_preempt(p, cpu, vtime, enq_flags);
 		} else {
 			scx_bpf_dsq_insert_vtime(p, cpu, slice_ns, vtime, enq_flags);
-			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+			kick_if_idle(cpu);
 		}
 	} else {
 		/*
