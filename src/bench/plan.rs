@@ -13,6 +13,8 @@ use crate::rng::XorShift64Star;
 
 /// The arm every ratio is taken against.
 pub const BASELINE: &str = "default";
+/// The arm of the previous build, `peers_dir/scx_mlsched-prev`.
+pub const PREV: &str = "mlsched-prev";
 
 /// How an arm's scheduler is started.
 #[derive(Debug, Clone, PartialEq)]
@@ -181,7 +183,7 @@ pub fn arms(
             }
             // A previous build of scx_mlsched (its heuristic, with its
             // counters), to show in one boot what a change changed.
-            "mlsched-prev" => {
+            PREV => {
                 let path = peers_dir.join("scx_mlsched-prev");
                 if path.is_file() {
                     Launch::Program {

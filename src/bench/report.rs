@@ -420,8 +420,9 @@ pub fn markdown(
 }
 
 /// scx_mlsched's arms against each peer scheduler that ran (bpfland,
-/// rusty, ...), and its variants (mlsched-*) against `mlsched`: the same
-/// paired ratio with the other arm in the default's place.
+/// rusty, ...), its variants (mlsched-*) against `mlsched`, and each arm
+/// of this build against `mlsched-prev`: the same paired ratio with the
+/// other arm in the default's place.
 fn peers_section(m: &mut String, avail: &[&ArmSummary], runs: &[RunRecord]) {
     let is_ours = |a: &str| a.starts_with("mlsched");
     let names: Vec<&str> = avail.iter().map(|a| a.arm.as_str()).collect();
@@ -443,19 +444,27 @@ fn peers_section(m: &mut String, avail: &[&ArmSummary], runs: &[RunRecord]) {
         &vs_peers,
         runs,
     );
-    let variants: Vec<(&str, &str)> = if ours.contains(&"mlsched") {
+    // Each variant against mlsched (the previous build is no variant of
+    // it), and every arm of this build against the previous one.
+    let against = |r: &'static str, skip: &'static str| -> Vec<(&str, &str)> {
+        if !ours.contains(&r) {
+            return Vec::new();
+        }
         ours.iter()
-            .filter(|o| **o != "mlsched")
-            .map(|o| (*o, "mlsched"))
+            .filter(|o| **o != r && **o != skip)
+            .map(|o| (*o, r))
             .collect()
-    } else {
-        Vec::new()
     };
+    let variants: Vec<(&str, &str)> = against("mlsched", super::plan::PREV)
+        .into_iter()
+        .chain(against(super::plan::PREV, ""))
+        .collect();
     pairs_table(
         m,
         "scx_mlsched's variants against mlsched",
-        "The same paired ratio, with `mlsched` (the scheduler's defaults) in the default \
-         scheduler's place: what the variant's option changes, in the same rounds.",
+        "The same paired ratio, with `mlsched` (the scheduler's defaults) or `mlsched-prev` \
+         (the build before) in the default scheduler's place: what the variant's option, or \
+         the change since that build, does, in the same rounds.",
         &variants,
         runs,
     );
@@ -726,6 +735,7 @@ mod tests {
                 ("mlsched", 80.0),
                 ("bpfland", 100.0),
                 ("mlsched-x0.5", 88.0),
+                ("mlsched-prev", 100.0),
             ] {
                 let mut r = RunRecord {
                     arm: arm.into(),
@@ -738,9 +748,16 @@ mod tests {
                 runs.push(r);
             }
         }
-        let names: Vec<String> = ["default", "mlsched", "bpfland", "mlsched-x0.5", "rusty"]
-            .map(String::from)
-            .to_vec();
+        let names: Vec<String> = [
+            "default",
+            "mlsched",
+            "bpfland",
+            "mlsched-x0.5",
+            "mlsched-prev",
+            "rusty",
+        ]
+        .map(String::from)
+        .to_vec();
         let env = Environment {
             rounds: 5,
             seed: 1,
@@ -753,7 +770,7 @@ mod tests {
                 .collect(),
             ..Default::default()
         };
-        let s = summarize(&runs, &names[..4], "default", &[]);
+        let s = summarize(&runs, &names[..5], "default", &[]);
         let md = markdown(&env, Shape::Make, &s, &runs);
         let row = md
             .lines()
@@ -767,7 +784,20 @@ mod tests {
             .find(|l| l.starts_with("| mlsched-x0.5 / mlsched |"))
             .unwrap_or_else(|| panic!("{md}"));
         assert!(var.contains("1.10 [1.10–1.10] worse"), "{var}");
-        assert!(!md.contains("| mlsched / mlsched"), "{md}");
+        assert!(!md.contains("| mlsched / mlsched |"), "{md}");
+        // Every arm of this build against the build before; that build is
+        // no variant of mlsched.
+        for (pair, ratio) in [
+            ("mlsched", "0.80 [0.80–0.80] better"),
+            ("mlsched-x0.5", "0.88 [0.88–0.88] better"),
+        ] {
+            let row = md
+                .lines()
+                .find(|l| l.starts_with(&format!("| {pair} / mlsched-prev |")))
+                .unwrap_or_else(|| panic!("{md}"));
+            assert!(row.contains(ratio), "{row}");
+        }
+        assert!(!md.contains("| mlsched-prev / mlsched |"), "{md}");
 
         // Written as the benchmark writes it, read back: the same report,
         // and rusty (in env.json, never run) unavailable, with its reason.
