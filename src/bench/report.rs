@@ -273,7 +273,21 @@ pub fn markdown(
     runs: &[RunRecord],
 ) -> String {
     let mut m = String::new();
-    let measured_rounds = env.rounds;
+    // Rounds that ran (a boot stopped early has fewer than were planned).
+    let ran = runs
+        .iter()
+        .filter(|r| r.round > 0)
+        .map(|r| r.round)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u32;
+    let measured_rounds = if ran < env.rounds {
+        format!(
+            "{ran} of the {} planned measured rounds (the boot was stopped)",
+            env.rounds
+        )
+    } else {
+        format!("{} measured rounds", env.rounds)
+    };
     if env.scope == "quick" {
         // The first line, so that nobody reads the quick mode as a result.
         let _ = writeln!(
@@ -303,7 +317,7 @@ pub fn markdown(
         "Workload (scope `{}`, shape `{}`): {} on Debian's linux-source (defconfig, \
          prepared beforehand), beside fio (4 KiB randrw 70/30, O_DIRECT, 2 psync jobs) \
          and cyclictest (one SCHED_OTHER thread, 1 ms period), both for the whole \
-         compile. {} measured rounds after one discarded warm-up round; each round \
+         compile. {} after one discarded warm-up round; each round \
          runs every scheduler once{}, in a shuffled order (seed {}).\n",
         env.scope,
         shape.name(),
@@ -772,6 +786,19 @@ mod tests {
         };
         let s = summarize(&runs, &names[..5], "default", &[]);
         let md = markdown(&env, Shape::Make, &s, &runs);
+        assert!(md.contains(" 5 measured rounds after"), "{md}");
+        // A boot stopped after 3 measured rounds says so.
+        let early: Vec<RunRecord> = runs.iter().filter(|r| r.round <= 3).cloned().collect();
+        let md3 = markdown(
+            &env,
+            Shape::Make,
+            &summarize(&early, &names[..5], "default", &[]),
+            &early,
+        );
+        assert!(
+            md3.contains(" 3 of the 5 planned measured rounds (the boot was stopped) after"),
+            "{md3}"
+        );
         let row = md
             .lines()
             .find(|l| l.starts_with("| mlsched / bpfland |"))

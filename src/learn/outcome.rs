@@ -80,6 +80,9 @@ pub struct Logged {
     /// Its propensity, in (0, 1].
     pub prop: f64,
     pub cost: f64,
+    /// The heuristic of the run that recorded it (`--requeue-local`, from
+    /// the recording's header): what the scheduler falls back to there.
+    pub rules: heuristic::Rules,
 }
 
 /// The cost of a decision's outcome with penalty `penalty_us` per move.
@@ -121,6 +124,7 @@ impl Logs {
             logs.superseded += trailer("superseded").unwrap_or(0);
             logs.censored += trailer("censored").unwrap_or(0);
             let start = logs.rows.len();
+            let rules = heuristic::Rules::from_meta(&ds.meta);
             // The label is the action taken.
             for (((x, y), ctx), o) in ds.x.iter().zip(&ds.y).zip(&ds.ctx).zip(&ds.out) {
                 let point = u32::try_from(ctx.point).unwrap_or(u32::MAX);
@@ -144,6 +148,7 @@ impl Logs {
                     action: *y,
                     prop: o.propensity(),
                     cost: cost_us(o, penalty_us),
+                    rules,
                 });
             }
             logs.recorded += ds.len() as u64;
@@ -161,9 +166,10 @@ impl Logs {
 /// What a policy does with a logged decision: migrate?
 pub type Policy<'a> = dyn Fn(&Logged) -> bool + 'a;
 
-/// The scheduler's point heuristic.
+/// The scheduler's point heuristic, with the options of the run that
+/// recorded the row.
 pub fn heuristic_policy(r: &Logged) -> bool {
-    heuristic::decide_at(&r.x, r.point).allows()
+    r.rules.decide_at(&r.x, r.point).allows()
 }
 
 /// What `--policy ml` does with `model`, as ml_gate() in bpf/main.bpf.c:
@@ -728,6 +734,7 @@ mod tests {
             action,
             prop,
             cost,
+            rules: Default::default(),
         }
     }
 
@@ -937,6 +944,21 @@ mod tests {
             check_trainable(&logs, 400).is_err(),
             "200 migrated rows < 400"
         );
+    }
+
+    /// "heuristic" is the recording run's: a cache-hot requeue goes to the
+    /// pool under the shipped rules and stays under --requeue-local.
+    #[test]
+    fn the_heuristic_is_the_recording_runs() {
+        let mut r = row(1, false, 0.9, 0.0);
+        r.point = c::mig_point_POINT_ENQ_REQUEUE;
+        r.x[c::mlsched_feature_FEAT_decision_point as usize] = r.point as i64;
+        r.x[c::mlsched_feature_FEAT_delta_hot as usize] = 1;
+        assert!(heuristic_policy(&r));
+        r.rules.requeue_local = true;
+        assert!(!heuristic_policy(&r));
+        r.x[c::mlsched_feature_FEAT_delta_hot as usize] = 0;
+        assert!(heuristic_policy(&r), "a cold requeue leaves either way");
     }
 
     /// The penalty sets where migrating pays: a move that saves 1000 us of

@@ -605,10 +605,11 @@ pub fn selftest(
             }
         }
     }
+    let rules = Rules::of(opts);
     for point in 0..c::mig_point_NR_MIG_POINTS {
         for v in vectors {
             let bpf = bpf_decide(&skel, v, point)?;
-            let rust = Rules::of(opts).decide_at(v, point);
+            let rust = rules.decide_at(v, point);
             if Verdict::from_raw(bpf) != Some(rust) {
                 bail!(
                     "BPF and Rust disagree at point {} on {v:?}: BPF verdict {bpf}, Rust {} ({})",
