@@ -819,12 +819,17 @@ static struct cpu_run *cpu_run_of(s32 cpu)
 /*
  * Kick @cpu if it is idle, so that it runs dispatch: but not the CPU
  * running this code, unless its idle task is what runs (an interrupt on an
- * idle CPU).  Anywhere else that CPU reschedules before it can go idle: a
- * task queued again as it leaves the CPU is followed by that CPU's
- * dispatch, and a task running there blocks into dispatch.  The kick
- * would only queue an irq_work on this CPU whose idle check then fails,
- * one interrupt per call (issue #24: with --requeue-local, one per
- * requeue kept home, 40,000 more per run, the "IPIs" that doubled).
+ * idle CPU).  Anywhere else that CPU is not idle and reschedules before it
+ * can be: a task running there blocks into dispatch; a task queued again
+ * as it leaves the CPU is put back only after balance (our dispatch) found
+ * the next task, or a higher class took the CPU.  The one requeue that
+ * precedes idling is SCX_ENQ_LAST, which needs SCX_OPS_ENQ_LAST: this
+ * scheduler does not set it (the kernel then runs such a task on, as
+ * keep_prev() does).
+ * The kick would only queue an irq_work on this CPU whose idle check then
+ * fails: up to one interrupt per call (issue #24: with --requeue-local,
+ * about one per requeue kept home, 40,000 more per run, the "IPIs" that
+ * doubled).
  */
 static void kick_if_idle(s32 cpu)
 {

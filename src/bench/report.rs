@@ -282,7 +282,7 @@ pub fn markdown(
         .len() as u32;
     let measured_rounds = if ran < env.rounds {
         format!(
-            "{ran} of the {} planned measured rounds (the boot was stopped)",
+            "{ran} of the {} planned measured rounds (the others have no run)",
             env.rounds
         )
     } else {
@@ -475,7 +475,7 @@ fn peers_section(m: &mut String, avail: &[&ArmSummary], runs: &[RunRecord]) {
         .collect();
     pairs_table(
         m,
-        "scx_mlsched's variants against mlsched",
+        "scx_mlsched's variants against mlsched, and against the build before",
         "The same paired ratio, with `mlsched` (the scheduler's defaults) or `mlsched-prev` \
          (the build before) in the default scheduler's place: what the variant's option, or \
          the change since that build, does, in the same rounds.",
@@ -796,7 +796,7 @@ mod tests {
             &early,
         );
         assert!(
-            md3.contains(" 3 of the 5 planned measured rounds (the boot was stopped) after"),
+            md3.contains(" 3 of the 5 planned measured rounds (the others have no run) after"),
             "{md3}"
         );
         let row = md

@@ -961,6 +961,39 @@ mod tests {
         assert!(heuristic_policy(&r), "a cold requeue leaves either way");
     }
 
+    /// Logs::read takes each file's Rules from its header.
+    #[test]
+    fn logs_carry_the_recording_runs_rules() {
+        let d = tempfile::tempdir().unwrap();
+        let write = |name: &str, meta: &[(&str, String)]| {
+            let path = d.path().join(name);
+            let mut w = dataset::Writer::create_with_outcome(&path, meta).unwrap();
+            let mut x = [0i64; NR_FEATURES];
+            x[c::mlsched_feature_FEAT_dst_allowed as usize] = 1;
+            let o = Outcome {
+                propensity_ppm: PROP_ONE,
+                ..Default::default()
+            };
+            let ctx = dataset::RowCtx {
+                point: c::mig_point_POINT_ENQ_REQUEUE as i64,
+                src: 0,
+                dst: 0,
+            };
+            w.write_outcome(&x, true, ctx, &o).unwrap();
+            w.finish(&[]).unwrap()
+        };
+        let local = heuristic::Rules {
+            requeue_local: true,
+        };
+        let files = [
+            write("local.csv", &[local.meta()]),
+            write("shipped.csv", &[]),
+        ];
+        let logs = Logs::read(&files, &[], 0.0).unwrap();
+        let rules: Vec<_> = logs.rows.iter().map(|r| r.rules).collect();
+        assert_eq!(rules, [local, heuristic::Rules::default()]);
+    }
+
     /// The penalty sets where migrating pays: a move that saves 1000 us of
     /// wait is worth it at P = 0, not at P = 5000.
     #[test]
